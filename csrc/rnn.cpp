@@ -1,0 +1,269 @@
+// Elman RNN kernels; shapes, layout and contract in rnn.h.
+#include "rnn.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "blas.h"
+#include "vmath.h"
+
+namespace rnnfast {
+namespace {
+
+inline bool row_valid(const int64_t* lengths, int t, int b) { return !lengths || t < lengths[b]; }
+
+// dst (R, C) (row stride ldd) = src^T (+ dst if accumulate), src (C, R) with row stride lds. Tiled.
+template <class T>
+void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumulate) {
+  constexpr int TB = 16;
+  for (int i0 = 0; i0 < R; i0 += TB)
+    for (int j0 = 0; j0 < C; j0 += TB) {
+      const int i1 = std::min(R, i0 + TB), j1 = std::min(C, j0 + TB);
+      for (int i = i0; i < i1; ++i) {
+        T* d = dst + (int64_t)i * ldd;
+        if (accumulate)
+          for (int j = j0; j < j1; ++j) d[j] += src[(int64_t)j * lds + i];
+        else
+          for (int j = j0; j < j1; ++j) d[j] = src[(int64_t)j * lds + i];
+      }
+    }
+}
+
+// The per-step products, as in lstm.cpp (which explains the choices):
+// out (B,N) (+)= in (B,K) W^T through the BLAS as sT (N,B) = W inT, inT = in^T (K,B); B = 1 direct.
+// sT: scratch of B*(N+K).
+template <class T>
+void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, int N, int K, T* sT,
+            bool accumulate) {
+  if (B == 1) {
+    gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
+    return;
+  }
+  T* inT = sT + (int64_t)B * N;
+  transpose(inT, B, in, ldi, K, B, false);
+  gemm(false, false, N, B, K, T(1), W, ldw, inT, B, T(0), sT, B);
+  transpose(out, ldo, sT, B, B, N, accumulate);
+}
+
+// out (B,N) (+)= in (B,K) Wt, Wt (K,N): hand-written for small batches (axpy form, an output block of
+// NB elements in registers).
+template <class T, int NB>
+inline void small_block(T* out, const T* in, const T* Wt, int ldw, int K, int n, bool accumulate) {
+  T acc[NB];
+#pragma omp simd
+  for (int j = 0; j < NB; ++j) acc[j] = accumulate && j < n ? out[j] : T(0);
+  for (int k = 0; k < K; ++k) {
+    const T a = in[k];
+    const T* w = Wt + (int64_t)k * ldw;
+    if (n == NB) {
+#pragma omp simd
+      for (int j = 0; j < NB; ++j) acc[j] += a * w[j];
+    } else {
+      for (int j = 0; j < n; ++j) acc[j] += a * w[j];
+    }
+  }
+  for (int j = 0; j < n; ++j) out[j] = acc[j];
+}
+
+template <class T>
+void small_matmul(T* out, int ldo, const T* in, int ldi, const T* Wt, int ldw, int B, int N, int K,
+                  bool accumulate) {
+  constexpr int NB = 64 * 4 / (int)sizeof(T);  // 8 AVX registers of accumulators
+  for (int b = 0; b < B; ++b)
+    for (int n0 = 0; n0 < N; n0 += NB)
+      small_block<T, NB>(out + (int64_t)b * ldo + n0, in + (int64_t)b * ldi, Wt + n0, ldw, K, std::min(NB, N - n0),
+                         accumulate);
+}
+
+// Batches up to this size use small_matmul for the per-step products, larger ones the BLAS.
+constexpr int kSmallBatch = 1;
+
+// out (B,H) (+)= in (B,H) W^T given W (H,H) (BLAS path) and Wt = W^T (small-batch path).
+template <class T>
+void rec_product(T* out, const T* in, const T* W, const T* Wt, int B, int H, T* sT, bool accumulate) {
+  if (B <= kSmallBatch) small_matmul(out, H, in, H, Wt, H, B, H, H, accumulate);
+  else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate);
+}
+
+// a (N,H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none).
+template <class T>
+void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int H) {
+  const bool bias = b_ih || b_hh;
+  if (bias) {
+    for (int j = 0; j < H; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H, a, sizeof(T) * H);
+  }
+  gemm(false, true, (int)N, H, I, T(1), x, I, w_ih, I, bias ? T(1) : T(0), a, H);
+}
+
+// One step forward. a (B,H): on entry x W_ih^T + b_ih + b_hh for this step, on exit the new state
+// (h carried for rows past their length). y (B,H) if given: the output (0 past a row's length).
+// whT = W_hh^T (small batches only, see rec_product); sT: scratch of 2*B*H.
+template <class T>
+void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, const int64_t* lengths, int t,
+                  int B, int H, bool relu) {
+  rec_product(a, h, w_hh, whT, B, H, sT, true);  // a += h W_hh^T
+  for (int b = 0; b < B; ++b) {
+    T* ab = a + (int64_t)b * H;
+    if (!row_valid(lengths, t, b)) {  // carry the state, output zero
+      std::memcpy(ab, h + (int64_t)b * H, sizeof(T) * H);
+      if (y) std::memset(y + (int64_t)b * H, 0, sizeof(T) * H);
+      continue;
+    }
+    if (relu) {
+#pragma omp simd
+      for (int j = 0; j < H; ++j) ab[j] = ab[j] > T(0) ? ab[j] : T(0);
+    } else {
+#pragma omp simd
+      for (int j = 0; j < H; ++j) ab[j] = vtanh(ab[j]);
+    }
+    if (y) std::memcpy(y + (int64_t)b * H, ab, sizeof(T) * H);
+  }
+}
+
+// One step backward. dh (B,H): on entry dL/dh' (output gradient included), on exit dL/dh.
+// h_new (B,H): the step's output state. Writes dg (B,H) (0 past a row's length).
+// w_hh (H,H); its transpose wT only for the BLAS path (see rec_product); sT: scratch of 2*B*H.
+template <class T>
+void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* wT, const int64_t* lengths, int t,
+                   int B, int H, bool relu) {
+  for (int b = 0; b < B; ++b) {
+    T* dgb = dg + (int64_t)b * H;
+    T* dhb = dh + (int64_t)b * H;
+    if (!row_valid(lengths, t, b)) {  // state carried: dh passes through
+      std::memset(dgb, 0, sizeof(T) * H);
+      continue;
+    }
+    const T* hb = h_new + (int64_t)b * H;
+    if (relu) {
+#pragma omp simd
+      for (int j = 0; j < H; ++j) {
+        dgb[j] = hb[j] > T(0) ? dhb[j] : T(0);
+        dhb[j] = T(0);  // h enters only through a: dh is the product below
+      }
+    } else {
+#pragma omp simd
+      for (int j = 0; j < H; ++j) {
+        dgb[j] = dhb[j] * (T(1) - hb[j] * hb[j]);
+        dhb[j] = T(0);
+      }
+    }
+  }
+  rec_product(dh, dg, wT, w_hh, B, H, sT, true);  // dh += dg W_hh
+}
+
+// Weight, bias and input gradients from the pre-activation gradients dg (N,H) of N = T*B rows;
+// hs (N,H): the states entering each step.
+template <class T>
+void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const T* dg, const T* x,
+                 const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate) {
+  const T beta = accumulate ? T(1) : T(0);
+  gemm(true, false, H, I, (int)N, T(1), dg, H, x, I, beta, dw_ih, I);          // dW_ih = dg^T x
+  if (dx) gemm(false, false, (int)N, I, H, T(1), dg, H, w_ih, I, T(0), dx, I);  // dx = dg W_ih
+  gemm(true, false, H, H, (int)N, T(1), dg, H, hs, H, beta, dw_hh, H);          // dW_hh = dg^T h
+  if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
+    std::memset(dbsum, 0, sizeof(T) * H);
+    for (int64_t i = 0; i < N; ++i) {
+      const T* row = dg + i * H;
+#pragma omp simd
+      for (int j = 0; j < H; ++j) dbsum[j] += row[j];
+    }
+    for (T* db : {db_ih, db_hh}) {
+      if (!db) continue;
+#pragma omp simd
+      for (int j = 0; j < H; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+    }
+  }
+}
+
+// Scratch of one kernel call, allocated before any time loop: W_hh^T if the chosen per-step path
+// needs it (rec_product), then `extra` elements.
+template <class T>
+struct CallScratch {
+  std::vector<T> buf;
+  T* wT = nullptr;
+  T* rest = nullptr;
+  CallScratch(bool transpose_w, const T* w_hh, int H, size_t extra) {
+    const size_t nwT = transpose_w ? (size_t)H * H : 0;
+    buf.resize(nwT + extra);
+    if (nwT) transpose(wT = buf.data(), H, w_hh, H, H, H, false);
+    rest = buf.data() + nwT;
+  }
+};
+
+}  // namespace
+
+template <class T>
+void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih,
+                 const T* b_hh, const int64_t* lengths, int Tn, int B, int I, int H, bool relu) {
+  const int64_t BH = (int64_t)B * H;
+  if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
+  else std::memset(hs, 0, sizeof(T) * BH);
+  input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H);  // into hs[1..T]
+  CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
+  for (int t = 0; t < Tn; ++t)
+    step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, lengths, t, B, H, relu);
+  std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
+}
+
+template <class T>
+void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, const T* dy, const T* dh_n,
+                  const T* x, const T* w_ih, const T* w_hh, const T* hs, const int64_t* lengths, int Tn, int B,
+                  int I, int H, bool relu) {
+  const int64_t BH = (int64_t)B * H;
+  T* dh = dh0;  // running dL/dh, ends as dL/dh0
+  if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
+  else std::memset(dh, 0, sizeof(T) * BH);
+  CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
+  T* sT = s.rest;
+  T* dbsum = sT + 2 * BH;
+  for (int t = Tn - 1; t >= 0; --t) {
+    if (dy) {
+      const T* dyt = dy + t * BH;
+      for (int b = 0; b < B; ++b) {
+        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+        T* d = dh + (int64_t)b * H;
+        const T* src = dyt + (int64_t)b * H;
+#pragma omp simd
+        for (int j = 0; j < H; ++j) d[j] += src[j];
+      }
+    }
+    step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu);
+  }
+  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false);
+}
+
+template <class T>
+void rnn_cell_forward(T* h_new, const T* x, const T* h, const T* w_ih, const T* w_hh, const T* b_ih,
+                      const T* b_hh, int B, int I, int H, bool relu) {
+  input_projection(h_new, x, w_ih, b_ih, b_hh, B, I, H);
+  CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)B * H);
+  step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu);
+}
+
+template <class T>
+void rnn_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, const T* dh_new,
+                       const T* x, const T* h, const T* h_new, const T* w_ih, const T* w_hh, int B, int I, int H,
+                       bool relu) {
+  std::memcpy(dh, dh_new, sizeof(T) * (int64_t)B * H);
+  CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)B * H + H);
+  T* sT = s.rest;
+  T* dbsum = sT + 2 * (size_t)B * H;
+  step_backward(dh, dg, sT, h_new, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu);
+  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, h, B, I, H, true);
+}
+
+#define RNNFAST_INSTANTIATE_RNN(T)                                                                          \
+  template void rnn_forward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const T*,       \
+                               const int64_t*, int, int, int, int, bool);                                   \
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
+                                const T*, const int64_t*, int, int, int, int, bool);                        \
+  template void rnn_cell_forward<T>(T*, const T*, const T*, const T*, const T*, const T*, const T*, int, int, \
+                                    int, bool);                                                             \
+  template void rnn_cell_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \
+                                     const T*, const T*, int, int, int, bool);
+RNNFAST_INSTANTIATE_RNN(float)
+RNNFAST_INSTANTIATE_RNN(double)
+
+}  // namespace rnnfast

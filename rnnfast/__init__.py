@@ -1,0 +1,20 @@
+"""rnnfast: fast CPU recurrent-network (GRU, LSTM, Elman RNN) and CTC kernels for NumPy,
+with forward and backward passes and three interchangeable backends (cpp, numba, numpy)."""
+from ._backend import available_backends, get_backend, set_backend, use_backend  # noqa: F401
+from ._threads import get_num_threads, set_num_threads  # noqa: F401
+from . import functional  # noqa: F401
+
+__version__ = "0.1.0"
+
+__all__ = ["available_backends", "get_backend", "set_backend", "use_backend", "get_num_threads",
+           "set_num_threads", "functional", "nn"]
+
+
+def __getattr__(name):  # lazy submodules
+    import importlib
+
+    if name in ("nn", "ctc", "mytorch", "optim", "init"):
+        return importlib.import_module(f".{name}", __name__)
+    if name in ("save", "load"):  # rnnfast.save(model, "m.npz"), rnnfast.load("m.npz")
+        return getattr(importlib.import_module(".serialization", __name__), name)
+    raise AttributeError(f"module 'rnnfast' has no attribute {name!r}")

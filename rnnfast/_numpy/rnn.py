@@ -1,0 +1,79 @@
+"""Elman RNN reference kernels in NumPy. Same contract as csrc/rnn.h (read that header for shapes,
+layout, the cache and what is overwritten versus accumulated); written for clarity, not speed."""
+import numpy as np
+
+
+def _valid(lengths, t, B):
+    """(B, 1) boolean: rows still inside their sequence at step t."""
+    if lengths is None:
+        return np.ones((B, 1), dtype=bool)
+    return (t < lengths)[:, None]
+
+
+def _bias(b_ih, b_hh, H, dtype):
+    b = np.zeros(H, dtype)
+    if b_ih is not None:
+        b = b + b_ih
+    if b_hh is not None:
+        b = b + b_hh
+    return b
+
+
+def _act(a, relu):
+    return np.maximum(a, 0) if relu else np.tanh(a)
+
+
+def _dact(h_new, relu):
+    """Derivative of the activation, from its output."""
+    return (h_new > 0).astype(h_new.dtype) if relu else 1 - h_new * h_new
+
+
+def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+    T, B, _ = x.shape
+    H = w_hh.shape[0]
+    hs[0] = 0 if h0 is None else h0
+    a = x @ w_ih.T + _bias(b_ih, b_hh, H, x.dtype)
+    for t in range(T):
+        h_new = _act(a[t] + hs[t] @ w_hh.T, relu)
+        valid = _valid(lengths, t, B)
+        hs[t + 1] = np.where(valid, h_new, hs[t])
+        y[t] = np.where(valid, h_new, 0)
+    h_n[...] = hs[T]
+
+
+def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+    T, B, I = x.shape
+    H = w_hh.shape[0]
+    dh = np.zeros((B, H), x.dtype) if dh_n is None else dh_n.copy()
+    for t in range(T - 1, -1, -1):
+        valid = _valid(lengths, t, B)
+        up = dh if dy is None else dh + np.where(valid, dy[t], 0)
+        dg[t] = np.where(valid, up * _dact(hs[t + 1], relu), 0)
+        dh = np.where(valid, dg[t] @ w_hh, dh)
+    dh0[...] = dh
+    dg2 = dg.reshape(T * B, H)
+    if dx is not None:
+        dx[...] = (dg2 @ w_ih).reshape(T, B, I)
+    dw_ih[...] = dg2.T @ x.reshape(T * B, I)
+    dw_hh[...] = dg2.T @ hs[:T].reshape(T * B, H)
+    for db in (db_ih, db_hh):
+        if db is not None:
+            db[...] = dg2.sum(0)
+
+
+def rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu):
+    H = w_hh.shape[0]
+    h_new[...] = _act(x @ w_ih.T + _bias(b_ih, b_hh, H, x.dtype) + h @ w_hh.T, relu)
+
+
+def rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h, h_new, w_ih, w_hh, relu):
+    """dx, dh overwritten; dw_ih, dw_hh, db_ih, db_hh accumulated."""
+    dg[...] = dh_new * _dact(h_new, relu)
+    dh[...] = dg @ w_hh
+    if dx is not None:
+        dx[...] = dg @ w_ih
+    dw_ih += dg.T @ x
+    dw_hh += dg.T @ h
+    for db in (db_ih, db_hh):
+        if db is not None:
+            db += dg.sum(0)

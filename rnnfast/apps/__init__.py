@@ -1,0 +1,1 @@
+"""Applications trained with rnnfast (``rnnfast train <app>``)."""

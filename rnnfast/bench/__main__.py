@@ -1,0 +1,113 @@
+"""``rnnfast bench``: run benchmark suites (all registered ones by default).
+
+Also runnable as ``python -m rnnfast.bench`` and, from the repo root, ``python -m bench``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _shape(s: str) -> tuple:
+    try:
+        return tuple(int(v) for v in s.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 100,16,64,128, got {s!r}")
+
+
+def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the bench options to parser ``p`` (used by ``rnnfast bench`` and ``python -m bench``)."""
+    from .suites import SUITES
+
+    p.add_argument("suites", nargs="*", metavar="suite",
+                   help=f"suites to run (default: all registered: {', '.join(SUITES)})")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for every contender: torch.set_num_threads and rnnfast.set_num_threads (default 2)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved rounds (default 5, --quick 2); in each, every contender runs a block of "
+                        "calls sized to reach --budget")
+    p.add_argument("--budget", type=float, default=None,
+                   help="target seconds of timed calls per contender and pass (default 1.5, --quick 0)")
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds of pause before each contender's block, so that the previous contender's "
+                        "spinning BLAS/OpenMP threads go idle (default 0.15, --quick 0)")
+    p.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke test, not a measurement)")
+    p.add_argument("--backends", default=None,
+                   help="comma-separated rnnfast backends (cpp,numba,numpy; default: every available one)")
+    p.add_argument("--shape", dest="shapes", type=_shape, action="append", default=None,
+                   help="run only this shape, e.g. --shape 50,128,512,1024 (repeatable; one suite)")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="JSON output (default bench/results/<suite>.json when run from the repo root, else "
+                        "./rnnfast-bench-<suite>.json; --quick adds -quick); with several suites, "
+                        "{suite} in PATH is replaced")
+    p.add_argument("--no-json", action="store_true", help="do not write JSON")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables (for bench/RESULTS.md) at the end")
+    p.add_argument("--floor", dest="floor_form", choices=("best", "stated"), default="best",
+                   help="GEMM floor: each product in the fastest of its equivalent forms (default), or in the "
+                        "form the suite states")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
+    p.set_defaults(func=run)
+    return p
+
+
+def register(subparsers, name: str):
+    """rnnfast.cli hook: add the ``bench`` subcommand."""
+    p = subparsers.add_parser(name, help="benchmark rnnfast against PyTorch and the GEMM floor",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return configure(p)
+
+
+def run(args) -> int:
+    from . import common
+    from .suites import SUITES, get_suite
+
+    names = args.suites or list(SUITES)
+    for n in names:
+        if n not in SUITES:
+            print(f"rnnfast bench: unknown suite {n!r}; registered: {', '.join(SUITES)}", file=sys.stderr)
+            return 2
+    if args.shapes and len(names) != 1:
+        print("rnnfast bench: --shape needs exactly one suite", file=sys.stderr)
+        return 2
+    if args.threads < 1:
+        print(f"rnnfast bench: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return 2
+    opts = common.Options(threads=args.threads, dtype=args.dtype, repeats=args.repeats, quick=args.quick,
+                          backends=[b.strip() for b in args.backends.split(",") if b.strip()]
+                          if args.backends else None,
+                          shapes=args.shapes, seed=args.seed,
+                          floor_form=args.floor_form)
+    opts.budget = args.budget if args.budget is not None else (0.0 if args.quick else 1.5)
+    opts.settle = args.settle if args.settle is not None else (0.0 if args.quick else 0.15)
+    if args.json and len(names) > 1 and "{suite}" not in args.json:
+        print("rnnfast bench: with several suites, --json PATH must contain {suite}", file=sys.stderr)
+        return 2
+    results = []
+    for n in names:
+        try:
+            res = common.run_suite(get_suite(n), opts)
+        except (ValueError, RuntimeError) as e:
+            print(f"rnnfast bench {n}: {e}", file=sys.stderr)
+            return 1
+        results.append(res)
+        if not args.no_json:
+            path = args.json.replace("{suite}", n) if args.json else common.default_json_path(n, args.quick)
+            print(f"# wrote {common.write_json(res, path)}", flush=True)
+    if args.markdown:
+        for res in results:
+            print()
+            print(common.markdown(res))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="rnnfast bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure(p)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
