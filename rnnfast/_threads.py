@@ -1,5 +1,7 @@
 """Thread control: one number governs the BLAS pool (SciPy's OpenBLAS, shared by the cpp and
-numba backends), the compiled kernels' OpenMP loops and numba's parallel loops."""
+numba backends: numba's np.dot calls it) and the compiled kernels' OpenMP loops. The numba kernels
+have no parallel loops of their own, so numba's thread pool is never started (starting it before
+torch is imported slows torch down tenfold in the same process)."""
 from __future__ import annotations
 
 import os
@@ -25,12 +27,6 @@ def set_num_threads(n: int) -> None:
 
         _core.set_num_threads(n)
     except ImportError:
-        pass
-    try:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    except Exception:
         pass
     _n["threads"] = n
 

@@ -4,7 +4,7 @@ import numpy as np
 
 
 def _sigmoid(a):
-    return 1.0 / (1.0 + np.exp(-a))
+    return 0.5 * np.tanh(0.5 * a) + 0.5  # = 1 / (1 + exp(-a)), without overflow
 
 
 def _valid(lengths, t, B):

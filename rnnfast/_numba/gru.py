@@ -1,0 +1,289 @@
+"""GRU kernels jitted with numba, mirroring csrc/gru.cpp function by function (same names, same
+phases), with the signatures of rnnfast._core (read csrc/gru.h for shapes, layout, gate order
+r, z, n, the cache and what is overwritten versus accumulated).
+
+The public functions at the bottom play the part of the bindings: they turn optional arguments
+(None) into empty arrays plus flags, so that each kernel compiles once per dtype, then call the
+jitted kernel. Matrix products go through SciPy's BLAS (numba's np.dot); the element-wise gate
+loops are plain loops (numba here has no SIMD exp/tanh, so they run scalar).
+"""
+import numpy as np
+from numba import njit
+
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def vsigmoid(v):
+    return 0.5 * np.tanh(0.5 * v) + 0.5  # no division: one tanh call
+
+
+@_jit
+def _row_valid(lengths, has_len, t, b):
+    return not has_len or t < lengths[b]
+
+
+@_jit
+def _mul_wT(out, inp, W, sT):
+    """out (B,N) = inp (B,K) W^T through the BLAS; out may be a strided view, sT a flat scratch."""
+    B = inp.shape[0]
+    N = W.shape[0]
+    s = sT[:B * N].reshape(B, N)
+    np.dot(inp, W.T, s)
+    out[:, :] = s
+
+
+@_jit
+def _step_forward(h_new, y, has_y, g, hn, gh, sT, h, w_hh, b_hh, lengths, has_len, t, reset_after):
+    """One step (gru.cpp step_forward). g (B,3H): on entry x W_ih^T + b_ih, on exit r, z, n.
+    b_hh (3H,) is zeros when the model has no bias (the entry points pass that)."""
+    B, H = h.shape
+    Gh = 3 * H if reset_after else 2 * H  # reset_after=false: r, z blocks now, n block after r
+    _mul_wT(gh[:, :Gh], h, w_hh[:Gh], sT)
+    for b in range(B):
+        gb = g[b]
+        hb = h[b]
+        ghb = gh[b]
+        for j in range(H):
+            gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j])
+            gb[H + j] = vsigmoid(gb[H + j] + ghb[H + j] + b_hh[H + j])
+        if reset_after:
+            for j in range(H):
+                hn[b, j] = ghb[2 * H + j] + b_hh[2 * H + j]
+        else:
+            for j in range(H):
+                hn[b, j] = gb[j] * hb[j]  # r * h, the input of W_hn
+    if not reset_after:  # gh[:, 2H:] = (r*h) W_hn^T
+        _mul_wT(gh[:, 2 * H:], hn, w_hh[2 * H:], sT)
+    for b in range(B):
+        gb = g[b]
+        hb = h[b]
+        if not _row_valid(lengths, has_len, t, b):  # carry the state, output zero
+            h_new[b] = hb
+            if has_y:
+                y[b] = 0
+            continue
+        if reset_after:
+            for j in range(H):
+                gb[2 * H + j] = np.tanh(gb[2 * H + j] + gb[j] * hn[b, j])
+        else:
+            for j in range(H):
+                gb[2 * H + j] = np.tanh(gb[2 * H + j] + gh[b, 2 * H + j] + b_hh[2 * H + j])
+        for j in range(H):
+            n = gb[2 * H + j]
+            h_new[b, j] = n + gb[H + j] * (hb[j] - n)
+        if has_y:
+            y[b] = h_new[b]
+
+
+@_jit
+def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w_hh, lengths, has_len, t, reset_after):
+    """One step backward (gru.cpp step_backward). dh (B,H): on entry dL/dh', on exit dL/dh."""
+    B, H = h.shape
+    for b in range(B):
+        dxb = dgx[b]
+        dhb = dh[b]
+        if not _row_valid(lengths, has_len, t, b):  # state carried: dh passes through
+            dxb[:] = 0
+            if reset_after:
+                dgh[b] = 0
+            continue
+        gb = g[b]
+        hb = h[b]
+        if reset_after:
+            dghb = dgh[b]
+            for j in range(H):
+                r = gb[j]
+                z = gb[H + j]
+                n = gb[2 * H + j]
+                gd = dhb[j]
+                dnp = gd * (1 - z) * (1 - n * n)
+                dzp = gd * (hb[j] - n) * z * (1 - z)
+                drp = dnp * hn[b, j] * r * (1 - r)
+                dxb[j] = drp
+                dxb[H + j] = dzp
+                dxb[2 * H + j] = dnp
+                dghb[j] = drp
+                dghb[H + j] = dzp
+                dghb[2 * H + j] = dnp * r
+                dhb[j] = gd * z
+        else:
+            for j in range(H):
+                z = gb[H + j]
+                n = gb[2 * H + j]
+                gd = dhb[j]
+                dxb[2 * H + j] = gd * (1 - z) * (1 - n * n)
+                dxb[H + j] = gd * (hb[j] - n) * z * (1 - z)
+                dhb[j] = gd * z
+    if reset_after:  # dh += dgh W_hh
+        s = sT[:B * H].reshape(B, H)
+        np.dot(dgh, w_hh, s)
+        dh += s
+        return
+    # reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H].
+    # np.dot needs contiguous operands: the column blocks of dgx are copied into sT (B*3H) first.
+    a = sT[:B * H].reshape(B, H)
+    a[:, :] = dgx[:, 2 * H:]
+    np.dot(a, w_hh[2 * H:], dtmp)
+    for b in range(B):
+        if not _row_valid(lengths, has_len, t, b):
+            continue
+        gb = g[b]
+        hb = h[b]
+        for j in range(H):
+            r = gb[j]
+            dgx[b, j] = dtmp[b, j] * hb[j] * r * (1 - r)
+            dh[b, j] += dtmp[b, j] * r
+    a2 = sT[:2 * B * H].reshape(B, 2 * H)
+    a2[:, :] = dgx[:, :2 * H]
+    s = sT[2 * B * H:3 * B * H].reshape(B, H)
+    np.dot(a2, w_hh[:2 * H], s)
+    dh += s
+
+
+@_jit
+def _colsum(db, d, accumulate):
+    """db (G,) (+)= column sums of d (N, G)."""
+    if not accumulate:
+        db[:] = 0
+    for i in range(d.shape[0]):
+        db += d[i]
+
+
+@_jit
+def _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dgx, dgh, x, w_ih, hs, hn,
+                 reset_after, accumulate):
+    """Weight, bias and input gradients from the gate gradients of N = T*B rows (gru.cpp param_grads)."""
+    H = dw_hh.shape[1]
+    if accumulate:
+        dw_ih += np.dot(dgx.T, x)
+        if reset_after:
+            dw_hh += np.dot(dgh.T, hs)
+        else:
+            dw_hh[:2 * H] += np.dot(np.ascontiguousarray(dgx[:, :2 * H]).T, hs)
+            dw_hh[2 * H:] += np.dot(np.ascontiguousarray(dgx[:, 2 * H:]).T, hn)
+    else:
+        np.dot(dgx.T, x, dw_ih)
+        if reset_after:
+            np.dot(dgh.T, hs, dw_hh)
+        else:
+            np.dot(np.ascontiguousarray(dgx[:, :2 * H]).T, hs, dw_hh[:2 * H])
+            np.dot(np.ascontiguousarray(dgx[:, 2 * H:]).T, hn, dw_hh[2 * H:])
+    if has_dx:
+        np.dot(dgx, w_ih, dx)
+    if has_db_ih:
+        _colsum(db_ih, dgx, accumulate)
+    if has_db_hh:
+        _colsum(db_hh, dgh if reset_after else dgx, accumulate)
+
+
+@_jit
+def _input_projection(gates, x, w_ih, b_ih, has_bias_ih):
+    """gates (N,3H) = x W_ih^T + b_ih."""
+    np.dot(x, w_ih.T, gates)
+    if has_bias_ih:
+        for i in range(gates.shape[0]):
+            gates[i] += b_ih
+
+
+@_jit
+def _gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, has_h0, has_bias_ih, has_len,
+                 reset_after):
+    T, B, I = x.shape
+    G = gates.shape[2]
+    if has_h0:
+        hs[0] = h0
+    else:
+        hs[0] = 0
+    _input_projection(gates.reshape(T * B, G), x.reshape(T * B, I), w_ih, b_ih, has_bias_ih)
+    sT = np.empty(B * G, x.dtype)
+    for t in range(T):
+        _step_forward(hs[t + 1], y[t], True, gates[t], hn[t], gh, sT, hs[t], w_hh, b_hh, lengths, has_len, t,
+                      reset_after)
+    h_n[:] = hs[T]
+
+
+@_jit
+def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
+                  lengths, has_dx, has_db_ih, has_db_hh, has_dy, has_dh_n, has_len, reset_after):
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    G = 3 * H
+    dh = dh0  # running dL/dh, ends as dL/dh0
+    if has_dh_n:
+        dh[:] = dh_n
+    else:
+        dh[:] = 0
+    sT = np.empty(B * G, x.dtype)
+    for t in range(T - 1, -1, -1):
+        if has_dy:
+            for b in range(B):
+                if _row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
+                    dh[b] += dy[t, b]
+        _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], w_hh,
+                       lengths, has_len, t, reset_after)
+    N = T * B
+    _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
+                 has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(-1, G), x.reshape(N, I), w_ih,
+                 hs[:T].reshape(N, H), hn.reshape(N, H), reset_after, False)
+
+
+@_jit
+def _gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, has_bias_ih, reset_after):
+    B = x.shape[0]
+    _input_projection(gates, x, w_ih, b_ih, has_bias_ih)
+    sT = np.empty(B * gates.shape[1], x.dtype)
+    _step_forward(h_new, h_new, False, gates, hn, gh, sT, h, w_hh, b_hh, np.empty(0, np.int64), False, 0,
+                  reset_after)
+
+
+@_jit
+def _gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates, hn,
+                       has_dx, has_db_ih, has_db_hh, reset_after):
+    B, H = h.shape
+    dh[:] = dh_new
+    sT = np.empty(B * 3 * H, x.dtype)
+    _step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, w_hh, np.empty(0, np.int64), False, 0, reset_after)
+    _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dgx, dgh, x, w_ih, h, hn,
+                 reset_after, True)
+
+
+# ------------------------------------------------------------------------------- entry points
+def _opt(a, ndim, dtype):
+    """An optional array: itself, or an empty array of the right rank and dtype standing for None."""
+    return np.empty((0,) * ndim, dtype) if a is None else a
+
+
+def _bias(b, w_hh):
+    """b_hh, or zeros (3H,) when the model has none (the gate loops then need no branch)."""
+    return np.zeros(w_hh.shape[0], w_hh.dtype) if b is None else b
+
+
+def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+    dt = x.dtype
+    _gru_forward(y, h_n, hs, gates, hn, gh, x, _opt(h0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _bias(b_hh, w_hh),
+                 _opt(lengths, 1, np.int64), h0 is not None, b_ih is not None, lengths is not None,
+                 bool(reset_after))
+
+
+def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
+                 lengths, reset_after):
+    dt = x.dtype
+    _gru_backward(_opt(dx, 3, dt), dh0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dgx,
+                  dgx[:1] if dgh is None else dgh, dtmp, _opt(dy, 3, dt), _opt(dh_n, 2, dt), x, w_ih, w_hh, hs,
+                  gates, hn, _opt(lengths, 1, np.int64), dx is not None, db_ih is not None, db_hh is not None,
+                  dy is not None, dh_n is not None, lengths is not None, bool(reset_after))
+
+
+def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
+    dt = x.dtype
+    _gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, _opt(b_ih, 1, dt), _bias(b_hh, w_hh),
+                      b_ih is not None, bool(reset_after))
+
+
+def gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates, hn,
+                      reset_after):
+    dt = x.dtype
+    _gru_cell_backward(_opt(dx, 2, dt), dh, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dgx,
+                       dgx if dgh is None else dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates, hn, dx is not None,
+                       db_ih is not None, db_hh is not None, bool(reset_after))
