@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from . import _backend
-from ._validate import as_float_array, as_lengths, check_shape
+from ._validate import as_float_array, as_lengths, check_output, check_shape
 
 __all__ = [
     "GRUCache", "GRUGrads", "gru_forward", "gru_backward", "GRUCellCache", "gru_cell_forward",
@@ -139,6 +139,11 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
     return GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
+def _check_accumulators(grads, names_shapes, dt):
+    for nm, shape in names_shapes:
+        check_output(f"grads.{nm}", getattr(grads, nm), shape, dt)
+
+
 @dataclass
 class GRUCellCache:
     backend: str
@@ -189,21 +194,27 @@ def gru_cell_backward(dh_new, cache: GRUCellCache, grads: Optional[GRUGrads] = N
         grads = GRUGrads(None, None, np.zeros_like(cache.w_ih), np.zeros_like(cache.w_hh),
                          np.zeros(3 * H, dt) if cache.has_bias_ih else None,
                          np.zeros(3 * H, dt) if cache.has_bias_hh else None)
+    else:
+        if not isinstance(grads, GRUGrads):
+            raise TypeError(f"grads must be a GRUGrads, got {type(grads).__name__}")
+        acc = [("dw_ih", (3 * H, I)), ("dw_hh", (3 * H, H))]
+        acc += [("db_ih", (3 * H,))] if cache.has_bias_ih else []
+        acc += [("db_hh", (3 * H,))] if cache.has_bias_hh else []
+        _check_accumulators(grads, acc, dt)
     k = _backend.kernels(cache.backend)
     dx = np.empty((B, I), dt)
     dh = np.empty((B, H), dt)
     dgx = np.empty((B, 3 * H), dt)
     dgh = np.empty((B, 3 * H), dt)
     dtmp = np.empty((B, H), dt)
-    k.gru_cell_backward(dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih, grads.db_hh, dgx, dgh, dtmp, dh_new,
+    k.gru_cell_backward(dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                        grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new,
                         cache.x, cache.h, cache.w_ih, cache.w_hh, cache.gates, cache.hn, cache.reset_after)
     grads.dx, grads.dh0 = dx, dh
     return grads
 
 
 # ----------------------------------------------------------------------------------------- LSTM
-from ._validate import check_output  # noqa: E402
-
 __all__ += [
     "LSTMCache", "LSTMGrads", "lstm_forward", "lstm_backward", "LSTMCellCache", "lstm_cell_forward",
     "lstm_cell_backward",
@@ -385,11 +396,6 @@ def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None):
     cache = LSTMCellCache(name, x, h, c, c_new.copy(), w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, gates,
                           m)
     return h_new, c_new, cache
-
-
-def _check_accumulators(grads, names_shapes, dt):
-    for nm, shape in names_shapes:
-        check_output(f"grads.{nm}", getattr(grads, nm), shape, dt)
 
 
 def lstm_cell_backward(dh_new, dc_new, cache: LSTMCellCache, grads: Optional[LSTMGrads] = None) -> LSTMGrads:
