@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 #include "blas.h"
 #include "vmath.h"
@@ -34,12 +34,17 @@ void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumu
 // repacked as expensively (measured ~1.5-2x faster with OpenBLAS for small batches): they compute
 // the transposed product (features, B) and transpose it back, so every cache stays batch-major.
 // Scratch for that is allocated once per kernel call (never inside the time loop).
+// Not zero-filled (every element is written before it is read).
 template <class T>
 struct Scratch {
-  std::vector<T> buf;
+  std::unique_ptr<T[]> buf;
+  size_t size = 0;
   T* get(size_t n) {
-    if (buf.size() < n) buf.resize(n);
-    return buf.data();
+    if (size < n) {
+      buf.reset(new T[n]);
+      size = n;
+    }
+    return buf.get();
   }
 };
 
@@ -177,21 +182,18 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
   transpose(dh, H, sT, B, B, H, true);
 }
 
-// db (G,) (+)= column sums of d (N, ld) over its first G columns.
+// db (G,) (+)= column sums of d (N, ld) over its first G columns, as the BLAS product d^T 1
+// (threaded and blocked by the BLAS); ones (N,) is a vector of ones.
 template <class T>
-void colsum(T* db, const T* d, int64_t N, int G, int ld, bool accumulate) {
-  if (!accumulate) std::memset(db, 0, sizeof(T) * G);
-  for (int64_t i = 0; i < N; ++i) {
-    const T* row = d + i * ld;
-#pragma omp simd
-    for (int j = 0; j < G; ++j) db[j] += row[j];
-  }
+void colsum(T* db, const T* d, int64_t N, int G, int ld, const T* ones, bool accumulate) {
+  gemm(true, false, G, 1, (int)N, T(1), d, ld, ones, 1, accumulate ? T(1) : T(0), db, 1);
 }
 
 // Weight, bias and input gradients from the per-step gate gradients of N = T*B rows.
+// ones (N,) all ones (for the bias sums).
 template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, const T* dgh,
-                 const T* x, const T* w_ih, const T* hs, const T* hn, int64_t N, int I, int H,
+                 const T* x, const T* w_ih, const T* hs, const T* hn, const T* ones, int64_t N, int I, int H,
                  bool reset_after, bool accumulate) {
   const int G = 3 * H;
   const T beta = accumulate ? T(1) : T(0);
@@ -203,8 +205,17 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
     gemm(true, false, 2 * H, H, (int)N, T(1), dgx, G, hs, H, beta, dw_hh, H);
     gemm(true, false, H, H, (int)N, T(1), dgx + 2 * H, G, hn, H, beta, dw_hh + (int64_t)2 * H * H, H);
   }
-  if (db_ih) colsum(db_ih, dgx, N, G, G, accumulate);
-  if (db_hh) colsum(db_hh, reset_after ? dgh : dgx, N, G, G, accumulate);
+  if (db_ih) colsum(db_ih, dgx, N, G, G, ones, accumulate);
+  if (!db_hh) return;
+  if (!reset_after) {  // both biases enter the same pre-activations
+    if (db_ih && !accumulate) std::memcpy(db_hh, db_ih, sizeof(T) * G);
+    else colsum(db_hh, dgx, N, G, G, ones, accumulate);
+    return;
+  }
+  // reset_after: dgh equals dgx in the r and z blocks; only the n block differs
+  if (db_ih && !accumulate) std::memcpy(db_hh, db_ih, sizeof(T) * 2 * H);
+  else colsum(db_hh, dgh, N, 2 * H, G, ones, accumulate);
+  colsum(db_hh + 2 * H, dgh + 2 * H, N, H, G, ones, accumulate);
 }
 
 // gates (N,3H) = x W_ih^T + b_ih
@@ -245,9 +256,12 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   T* dh = dh0;  // running dL/dh, ends as dL/dh0
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
+  const int64_t N = (int64_t)Tn * B;
   Scratch<T> scratch;
-  T* wT = scratch.get((size_t)3 * H * H + BH);
+  T* wT = scratch.get((size_t)3 * H * H + BH + N);
   T* sT = wT + (int64_t)3 * H * H;
+  T* ones = sT + BH;
+  std::fill(ones, ones + N, T(1));
   transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);  // wT (H,3H) = W_hh^T
   for (int t = Tn - 1; t >= 0; --t) {
     if (dy) {
@@ -263,8 +277,7 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
     step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH,
                   gates + t * BG, hn + t * BH, wT, lengths, t, B, H, reset_after);
   }
-  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, (int64_t)Tn * B, I, H, reset_after,
-              false);
+  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false);
 }
 
 template <class T>
@@ -282,11 +295,13 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
                        const T* gates, const T* hn, int B, int I, int H, bool reset_after) {
   std::memcpy(dh, dh_new, sizeof(T) * (int64_t)B * H);
   Scratch<T> scratch;
-  T* wT = scratch.get((size_t)3 * H * H + (size_t)B * H);
+  T* wT = scratch.get((size_t)3 * H * H + 2 * (size_t)B * H);
+  T* ones = wT + (int64_t)3 * H * H + (int64_t)B * H;
+  std::fill(ones, ones + B, T(1));
   transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);
   step_backward(dh, dgx, dgh, dtmp, wT + (int64_t)3 * H * H, h, gates, hn, wT, (const int64_t*)nullptr, 0, B, H,
                 reset_after);
-  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, h, hn, B, I, H, reset_after, true);
+  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, h, hn, ones, B, I, H, reset_after, true);
 }
 
 #define RNNFAST_INSTANTIATE_GRU(T)                                                                        \
