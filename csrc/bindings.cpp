@@ -19,7 +19,6 @@
 
 #include "blas.h"
 #include "gru.h"
-#include "parallel.h"
 #include "lstm.h"
 #include "rnn.h"
 
@@ -450,26 +449,24 @@ void rnn_cell_backward_t(py::object dx, py::object dh, py::object dw_ih, py::obj
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled kernels (C++17). Arrays are allocated by the caller; see csrc/*.h.";
 
-  m.def("set_blas", [](uintptr_t sgemm, uintptr_t dgemm, uintptr_t set_threads_local) {
+  m.def("set_blas", [](uintptr_t sgemm, uintptr_t dgemm) {
         blas().sgemm = reinterpret_cast<rnnfast::sgemm_t>(sgemm);
         blas().dgemm = reinterpret_cast<rnnfast::dgemm_t>(dgemm);
-        blas().set_threads_local = reinterpret_cast<rnnfast::set_threads_local_t>(set_threads_local);
-      }, py::arg("sgemm"), py::arg("dgemm"), py::arg("set_threads_local") = 0,
-      "Install the Fortran-ABI sgemm/dgemm function addresses (from scipy.linalg.cython_blas) and,\n"
-      "optionally, the same library's openblas_set_num_threads_local (enables batch-parallel recurrences).");
+      }, py::arg("sgemm"), py::arg("dgemm"),
+      "Install the Fortran-ABI sgemm/dgemm function addresses (from scipy.linalg.cython_blas).");
   m.def("blas_ready", []() { return blas().sgemm != nullptr && blas().dgemm != nullptr; });
   m.def("set_num_threads", [](int n) {
-        if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
-        rnnfast::kernel_threads() = n;
 #ifdef _OPENMP
         omp_set_num_threads(n);
 #endif
-      }, py::arg("n"), "Threads of the kernels' own parallel loops (BLAS threads are set from Python).");
-  m.def("get_num_threads", []() { return rnnfast::kernel_threads(); });
-  m.def("row_blocks", &rnnfast::row_blocks, py::arg("B"), py::arg("step_flops_per_row"),
-        "Row blocks (threads) a sequence kernel uses for B rows of this per-step work (see csrc/parallel.h).");
-  m.def("has_blas_threads_local", []() { return blas().set_threads_local != nullptr; },
-        "Whether batch-parallel recurrences are enabled (the BLAS has a thread-local thread count).");
+      }, py::arg("n"), "Threads of the kernels' own OpenMP loops (BLAS threads are set from Python).");
+  m.def("get_num_threads", []() {
+#ifdef _OPENMP
+        return omp_get_max_threads();
+#else
+        return 1;
+#endif
+      });
   m.attr("has_openmp") =
 #ifdef _OPENMP
       true;

@@ -21,14 +21,9 @@ using dgemm_t = void (*)(const char*, const char*, const int*, const int*, const
                          const double*, const int*, const double*, const int*, const double*, double*,
                          const int*);
 
-// OpenBLAS's openblas_set_num_threads_local(n): threads for the calling thread's BLAS calls
-// (returns the previous setting); optional, nullptr when the BLAS has none.
-using set_threads_local_t = int (*)(int);
-
 struct BlasTable {
   sgemm_t sgemm = nullptr;
   dgemm_t dgemm = nullptr;
-  set_threads_local_t set_threads_local = nullptr;
 };
 BlasTable& blas();  // defined in blas.cpp
 

@@ -6,7 +6,6 @@
 #include <memory>
 
 #include "blas.h"
-#include "parallel.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -239,19 +238,12 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
   input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H);
-  const int64_t G = 3 * H;
   Scratch<T> scratch;
   T* ghT = scratch.get((size_t)BG);
-  // Row block [b0, b0+nb) runs the whole time loop (see parallel.h); its rows are contiguous in
-  // every (B, ...) slab, so the step functions see a batch of nb rows.
-  for_row_blocks(B, row_blocks(B, G * H), [&](int b0, int nb, int) {
-    const int64_t* len = lengths ? lengths + b0 : nullptr;
-    for (int t = 0; t < Tn; ++t) {
-      const int64_t oh = t * BH + (int64_t)b0 * H, og = t * BG + b0 * G;
-      step_forward(hs + oh + BH, y + oh, gates + og, hn + oh, gh + b0 * G, ghT + b0 * G, hs + oh, w_hh, b_hh, len,
-                   t, nb, H, reset_after);
-    }
-  });
+  for (int t = 0; t < Tn; ++t) {
+    step_forward(hs + (t + 1) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + t * BH, w_hh,
+                 b_hh, lengths, t, B, H, reset_after);
+  }
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
 }
 
@@ -271,25 +263,20 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   T* ones = sT + BH;
   std::fill(ones, ones + N, T(1));
   transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);  // wT (H,3H) = W_hh^T
-  const int64_t G = 3 * H;
-  for_row_blocks(B, row_blocks(B, G * H), [&](int b0, int nb, int) {  // see gru_forward
-    const int64_t* len = lengths ? lengths + b0 : nullptr;
-    T* dhb = dh + (int64_t)b0 * H;
-    for (int t = Tn - 1; t >= 0; --t) {
-      const int64_t oh = t * BH + (int64_t)b0 * H, og = t * BG + b0 * G;
-      if (dy) {
-        for (int b = 0; b < nb; ++b) {
-          if (!row_valid(len, t, b)) continue;  // output is a constant 0 there
-          T* d = dhb + (int64_t)b * H;
-          const T* s = dy + oh + (int64_t)b * H;
+  for (int t = Tn - 1; t >= 0; --t) {
+    if (dy) {
+      const T* dyt = dy + t * BH;
+      for (int b = 0; b < B; ++b) {
+        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+        T* d = dh + (int64_t)b * H;
+        const T* s = dyt + (int64_t)b * H;
 #pragma omp simd
-          for (int j = 0; j < H; ++j) d[j] += s[j];
-        }
+        for (int j = 0; j < H; ++j) d[j] += s[j];
       }
-      step_backward(dhb, dgx + og, reset_after ? dgh + og : nullptr, dtmp + (int64_t)b0 * H, sT + (int64_t)b0 * H,
-                    hs + oh, gates + og, hn + oh, wT, len, t, nb, H, reset_after);
     }
-  });
+    step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH,
+                  gates + t * BG, hn + t * BH, wT, lengths, t, B, H, reset_after);
+  }
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false);
 }
 

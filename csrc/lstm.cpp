@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "blas.h"
-#include "parallel.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -275,17 +274,11 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   else std::memset(cs, 0, sizeof(T) * BH);
   input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H);
   // the small-batch path multiplies by the transposed weights
-  const int64_t nsT = 2 * (int64_t)std::max(4 * H, P);  // scratch per row
-  CallScratch<T> s(B <= kSmallBatch, w_hh, w_hr, H, P, (size_t)(B * nsT));
-  // Row block [b0, b0+nb) runs the whole time loop (parallel.h); its rows are contiguous in every slab.
-  for_row_blocks(B, row_blocks(B, (int64_t)4 * H * P + (w_hr ? (int64_t)H * P : 0)), [&](int b0, int nb, int) {
-    const int64_t* len = lengths ? lengths + b0 : nullptr;
-    for (int t = 0; t < Tn; ++t) {
-      const int64_t op = t * BP + (int64_t)b0 * P, oc = t * BH + (int64_t)b0 * H, og = t * BG + (int64_t)b0 * 4 * H;
-      step_forward(hs + op + BP, cs + oc + BH, y + op, gates + og, w_hr ? ms + oc : nullptr, s.rest + b0 * nsT,
-                   hs + op, cs + oc, w_hh, s.wT, w_hr, s.wrT, len, t, nb, H, P);
-    }
-  });
+  CallScratch<T> s(B <= kSmallBatch, w_hh, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  for (int t = 0; t < Tn; ++t) {
+    step_forward(hs + (t + 1) * BP, cs + (t + 1) * BH, y + t * BP, gates + t * BG, w_hr ? ms + t * BH : nullptr,
+                 s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P);
+  }
   std::memcpy(h_n, hs + Tn * BP, sizeof(T) * BP);
   std::memcpy(c_n, cs + Tn * BH, sizeof(T) * BH);
 }
@@ -309,25 +302,20 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   T* dm = s.rest;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
-  const int64_t rsT = 2 * (int64_t)std::max(G, P);  // sT per row
-  for_row_blocks(B, row_blocks(B, (int64_t)G * P + (w_hr ? (int64_t)H * P : 0)), [&](int b0, int nb, int) {
-    const int64_t* len = lengths ? lengths + b0 : nullptr;  // see lstm_forward
-    T* dhb = dh + (int64_t)b0 * P;
-    for (int t = Tn - 1; t >= 0; --t) {
-      const int64_t op = t * BP + (int64_t)b0 * P, oc = t * BH + (int64_t)b0 * H, og = t * BG + (int64_t)b0 * G;
-      if (dy) {
-        for (int b = 0; b < nb; ++b) {
-          if (!row_valid(len, t, b)) continue;  // output is a constant 0 there
-          T* d = dhb + (int64_t)b * P;
-          const T* src = dy + op + (int64_t)b * P;
+  for (int t = Tn - 1; t >= 0; --t) {
+    if (dy) {
+      const T* dyt = dy + t * BP;
+      for (int b = 0; b < B; ++b) {
+        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+        T* d = dh + (int64_t)b * P;
+        const T* src = dyt + (int64_t)b * P;
 #pragma omp simd
-          for (int j = 0; j < P; ++j) d[j] += src[j];
-        }
+        for (int j = 0; j < P; ++j) d[j] += src[j];
       }
-      step_backward(dhb, dc + (int64_t)b0 * H, dgates + og, w_hr ? dhs + op : nullptr, dm + (int64_t)b0 * H,
-                    sT + b0 * rsT, cs + oc, cs + oc + BH, gates + og, w_hh, s.wT, w_hr, s.wrT, len, t, nb, H, P);
     }
-  });
+    step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
+                  gates + t * BG, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P);
+  }
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
               P, false);
 }

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "blas.h"
-#include "parallel.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -203,14 +202,8 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   else std::memset(hs, 0, sizeof(T) * BH);
   input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H);  // into hs[1..T]
   CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
-  // Row block [b0, b0+nb) runs the whole time loop (parallel.h); its rows are contiguous in every slab.
-  for_row_blocks(B, row_blocks(B, (int64_t)H * H), [&](int b0, int nb, int) {
-    const int64_t* len = lengths ? lengths + b0 : nullptr;
-    for (int t = 0; t < Tn; ++t) {
-      const int64_t o = t * BH + (int64_t)b0 * H;
-      step_forward(hs + o + BH, y + o, s.rest + 2 * (int64_t)b0 * H, hs + o, w_hh, s.wT, len, t, nb, H, relu);
-    }
-  });
+  for (int t = 0; t < Tn; ++t)
+    step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, lengths, t, B, H, relu);
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
 }
 
@@ -225,23 +218,19 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
   T* sT = s.rest;
   T* dbsum = sT + 2 * BH;
-  for_row_blocks(B, row_blocks(B, (int64_t)H * H), [&](int b0, int nb, int) {  // see rnn_forward
-    const int64_t* len = lengths ? lengths + b0 : nullptr;
-    T* dhb = dh + (int64_t)b0 * H;
-    for (int t = Tn - 1; t >= 0; --t) {
-      const int64_t o = t * BH + (int64_t)b0 * H;
-      if (dy) {
-        for (int b = 0; b < nb; ++b) {
-          if (!row_valid(len, t, b)) continue;  // output is a constant 0 there
-          T* d = dhb + (int64_t)b * H;
-          const T* src = dy + o + (int64_t)b * H;
+  for (int t = Tn - 1; t >= 0; --t) {
+    if (dy) {
+      const T* dyt = dy + t * BH;
+      for (int b = 0; b < B; ++b) {
+        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+        T* d = dh + (int64_t)b * H;
+        const T* src = dyt + (int64_t)b * H;
 #pragma omp simd
-          for (int j = 0; j < H; ++j) d[j] += src[j];
-        }
+        for (int j = 0; j < H; ++j) d[j] += src[j];
       }
-      step_backward(dhb, dg + o, sT + 2 * (int64_t)b0 * H, hs + o + BH, w_hh, s.wT, len, t, nb, H, relu);
     }
-  });
+    step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu);
+  }
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false);
 }
 

@@ -24,23 +24,3 @@ def gemm_addresses() -> tuple:
     import scipy.linalg.cython_blas as cb
 
     return capsule_address(cb, "sgemm"), capsule_address(cb, "dgemm")
-
-
-def set_threads_local_address(gemm_address: int) -> int:
-    """Address of ``openblas_set_num_threads_local`` in the library that holds ``gemm_address``
-    (SciPy's OpenBLAS), or 0 when that BLAS has none (the kernels then stay single-threaded in
-    their recurrences)."""
-
-    class DlInfo(ctypes.Structure):
-        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
-                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
-
-    try:
-        libc = ctypes.CDLL(None)
-        info = DlInfo()
-        if not libc.dladdr(ctypes.c_void_p(gemm_address), ctypes.byref(info)) or not info.dli_fname:
-            return 0
-        lib = ctypes.CDLL(info.dli_fname.decode())
-        return ctypes.cast(lib.openblas_set_num_threads_local, ctypes.c_void_p).value or 0
-    except (OSError, AttributeError):
-        return 0

@@ -1,10 +1,9 @@
 """The ``cpp`` backend: the compiled kernels of ``rnnfast._core`` with SciPy's BLAS installed."""
 from . import _core
-from ._blas import gemm_addresses, set_threads_local_address
+from ._blas import gemm_addresses
 
 if not _core.blas_ready():
-    _sgemm, _dgemm = gemm_addresses()
-    _core.set_blas(_sgemm, _dgemm, set_threads_local_address(_sgemm))
+    _core.set_blas(*gemm_addresses())
 
 from ._core import (  # noqa: E402,F401
     gru_backward,
