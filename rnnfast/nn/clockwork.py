@@ -344,39 +344,7 @@ def _backward_rnn(dy, dh_n, cache: _RNNPathCache) -> ClockworkGrads:
 # -------------------------------------------------------------------------------------- module
 from .. import init as _init  # noqa: E402
 
-try:
-    from ._module import Module, Parameter  # noqa: E402
-except ImportError:  # TEMPORARY: rnnfast/nn/_module.py (another engineer's) has not landed yet
-    class Parameter:
-        """Minimal stand-in: a ``.data`` array and its ``.grad`` (None until a backward)."""
-
-        def __init__(self, data):
-            self.data, self.grad = data, None
-
-    class Module:
-        """Minimal stand-in: parameters and sub-modules registered by attribute assignment."""
-
-        def __setattr__(self, k, v):
-            if isinstance(v, (Parameter, Module)) or (v is None and k in self.__dict__.get("_reg", {})):
-                self.__dict__.setdefault("_reg", {})[k] = v
-            object.__setattr__(self, k, v)
-
-        def named_parameters(self, prefix=""):
-            for k, v in self.__dict__.get("_reg", {}).items():
-                if isinstance(v, Parameter):
-                    yield prefix + k, v
-                elif isinstance(v, Module):
-                    yield from v.named_parameters(prefix + k + ".")
-
-        def parameters(self):
-            return [p for _, p in self.named_parameters()]
-
-        def zero_grad(self):
-            for p in self.parameters():
-                p.grad = None
-
-        def state_dict(self):
-            return {k: p.data.copy() for k, p in self.named_parameters()}
+from ._module import Module, Parameter  # noqa: E402
 
 
 class ClockworkRNN(Module):
