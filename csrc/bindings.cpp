@@ -18,6 +18,7 @@
 #endif
 
 #include "blas.h"
+#include "ctc.h"
 #include "gru.h"
 #include "lstm.h"
 #include "rnn.h"
@@ -435,6 +436,47 @@ void rnn_cell_backward_t(py::object dx, py::object dh, py::object dw_ih, py::obj
 }
 
 // Dispatch on the dtype of the array named `key` (float32 or float64).
+// ---------------------------------------------------------------------------------------- CTC
+template <class T>
+void ctc_loss_t(py::object loss, py::object grad, py::object alpha, py::object beta, py::object log_probs,
+                py::object targets, py::object input_lengths, py::object target_lengths, py::object grad_scale,
+                int64_t blank, bool zero_infinity) {
+  const int64_t Tn = dim(log_probs, "log_probs", 0, 3), B = dim(log_probs, "log_probs", 1, 3),
+                C = dim(log_probs, "log_probs", 2, 3);
+  const int64_t Smax = dim(targets, "targets", 1, 2), Smax2 = dim(alpha, "alpha", 2, 3);
+  if (blank < 0 || blank >= C)
+    throw py::value_error("blank = " + std::to_string(blank) + " is outside [0, C=" + std::to_string(C) + ")");
+  if (Smax2 < 2 * Smax + 3)
+    throw py::value_error("alpha: last dimension must be at least 2*Smax+3 = " + std::to_string(2 * Smax + 3));
+  T* pl = Arg<T>::get(loss, "loss", {B}, true);
+  T* pg = Arg<T>::get(grad, "grad", {Tn, B, C}, true, true);
+  T* pa = Arg<T>::get(alpha, "alpha", {B, Tn, Smax2}, true);
+  T* pb = Arg<T>::get(beta, "beta", {B, Tn, Smax2}, true);
+  const T* plp = Arg<T>::get(log_probs, "log_probs", {Tn, B, C}, false);
+  const int64_t* pt = Arg<int64_t>::get(targets, "targets", {B, Smax}, false);
+  const int64_t* pil = Arg<int64_t>::get(input_lengths, "input_lengths", {B}, false);
+  const int64_t* ptl = Arg<int64_t>::get(target_lengths, "target_lengths", {B}, false);
+  const T* ps = Arg<T>::get(grad_scale, "grad_scale", {B}, false, true);
+  for (int64_t b = 0; b < B; ++b) {
+    if (pil[b] < 0 || pil[b] > Tn)
+      throw py::value_error("input_lengths[" + std::to_string(b) + "] = " + std::to_string(pil[b]) +
+                            " is outside [0, T=" + std::to_string(Tn) + "]");
+    if (ptl[b] < 0 || ptl[b] > Smax)
+      throw py::value_error("target_lengths[" + std::to_string(b) + "] = " + std::to_string(ptl[b]) +
+                            " is outside [0, S=" + std::to_string(Smax) + "]");
+    for (int64_t i = 0; i < ptl[b]; ++i) {
+      const int64_t l = pt[b * Smax + i];
+      if (l < 0 || l >= C || l == blank)
+        throw py::value_error("targets[" + std::to_string(b) + ", " + std::to_string(i) + "] = " + std::to_string(l) +
+                              ": labels must be in [0, C=" + std::to_string(C) + ") and differ from blank=" +
+                              std::to_string(blank));
+    }
+  }
+  py::gil_scoped_release nogil;
+  rnnfast::ctc_loss<T>(pl, pg, pa, pb, plp, pt, pil, ptl, ps, (int)Tn, (int)B, (int)C, (int)Smax, (int)Smax2,
+                       (int)blank, zero_infinity);
+}
+
 #define RNNFAST_DISPATCH(fn, key, ...)                                                  \
   do {                                                                                   \
     if (!py::isinstance<py::array>(key)) throw py::type_error(#key " must be a NumPy array"); \
@@ -598,4 +640,14 @@ PYBIND11_MODULE(_core, m) {
         py::arg("w_hh"), py::arg("relu"));
 
   // @@CTC_BINDINGS@@ (issue 4: ctc_* kernels are registered below this line)
+  m.def("ctc_loss",
+        [](py::object loss, py::object grad, py::object alpha, py::object beta, py::object log_probs,
+           py::object targets, py::object input_lengths, py::object target_lengths, py::object grad_scale,
+           int64_t blank, bool zero_infinity) {
+          RNNFAST_DISPATCH(ctc_loss_t, log_probs, loss, grad, alpha, beta, log_probs, targets, input_lengths,
+                           target_lengths, grad_scale, blank, zero_infinity);
+        },
+        py::arg("loss"), py::arg("grad"), py::arg("alpha"), py::arg("beta"), py::arg("log_probs"), py::arg("targets"),
+        py::arg("input_lengths"), py::arg("target_lengths"), py::arg("grad_scale"), py::arg("blank"),
+        py::arg("zero_infinity"), "CTC loss and (optionally) gradient; see csrc/ctc.h.");
 }

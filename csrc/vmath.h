@@ -12,6 +12,8 @@ __attribute__((simd("notinbranch"))) float expf(float) noexcept;
 __attribute__((simd("notinbranch"))) float tanhf(float) noexcept;
 __attribute__((simd("notinbranch"))) double exp(double) noexcept;
 __attribute__((simd("notinbranch"))) double tanh(double) noexcept;
+__attribute__((simd("notinbranch"))) float logf(float) noexcept;
+__attribute__((simd("notinbranch"))) double log(double) noexcept;
 }
 #endif
 
@@ -20,6 +22,8 @@ inline float vexp(float x) { return ::expf(x); }
 inline double vexp(double x) { return ::exp(x); }
 inline float vtanh(float x) { return ::tanhf(x); }
 inline double vtanh(double x) { return ::tanh(x); }
+inline float vlog(float x) { return ::logf(x); }
+inline double vlog(double x) { return ::log(x); }
 template <class T>
 inline T vsigmoid(T x) { return T(1) / (T(1) + vexp(-x)); }
 }  // namespace rnnfast

@@ -611,3 +611,9 @@ def rnn_cell_backward(dh_new, cache: RNNCellCache, grads: Optional[RNNGrads] = N
                         cache.w_ih, cache.w_hh, cache.relu)
     grads.dx, grads.dh0 = dx, dh
     return grads
+
+
+# ------------------------------------------------------------------------------------------ CTC
+from .ctc import ctc_loss, ctc_loss_from_logits  # noqa: E402,F401
+
+__all__ += ["ctc_loss", "ctc_loss_from_logits"]

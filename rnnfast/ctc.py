@@ -1,0 +1,251 @@
+"""Connectionist temporal classification: loss and gradient (PyTorch semantics) on rnnfast's
+kernels, and decoding (greedy, prefix beam search).
+
+    loss, grad = rnnfast.ctc.ctc_loss(log_probs, targets, input_lengths, target_lengths,
+                                      reduction="mean", return_grad=True)
+
+``grad`` is what ``torch.nn.functional.ctc_loss(...).backward()`` leaves in ``log_probs.grad``:
+``exp(log_probs) - posterior``, scaled by the reduction. When ``log_probs`` came from
+``log_softmax(logits)`` it is also the gradient with respect to ``logits``.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _backend
+from ._validate import as_float_array
+
+__all__ = ["ctc_loss", "ctc_loss_from_logits", "log_softmax", "greedy_decode", "beam_search"]
+
+_REDUCTIONS = ("none", "sum", "mean")
+
+
+def _int_array(name, a, ndim=None):
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        elif arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _prepare(log_probs, targets, input_lengths, target_lengths, blank):
+    """Validated (log_probs (T,B,C), padded targets (B,Smax), input_lengths, target_lengths, unbatched)."""
+    lp = as_float_array("log_probs", log_probs, (2, 3))
+    unbatched = lp.ndim == 2
+    if unbatched:  # (T, C) with targets (S,), as torch accepts
+        lp = lp[:, None, :]
+    T, B, C = lp.shape
+    blank = int(blank)
+    if not 0 <= blank < C:
+        raise ValueError(f"blank = {blank} is outside [0, C={C}) for log_probs of shape {lp.shape}")
+    il = _int_array("input_lengths", [input_lengths] if unbatched and np.ndim(input_lengths) == 0 else input_lengths, 1)
+    tl = _int_array("target_lengths", [target_lengths] if unbatched and np.ndim(target_lengths) == 0
+                    else target_lengths, 1)
+    for name, a in (("input_lengths", il), ("target_lengths", tl)):
+        if a.shape != (B,):
+            raise ValueError(f"{name}: expected shape ({B},) (one per batch item of log_probs {lp.shape}), got {a.shape}")
+    if il.size and (il.min() < 0 or il.max() > T):
+        raise ValueError(f"input_lengths: every length must be in [0, T={T}], got min {il.min()}, max {il.max()}")
+    if tl.size and tl.min() < 0:
+        raise ValueError(f"target_lengths: lengths must be >= 0, got min {tl.min()}")
+    tg = _int_array("targets", targets, (1, 2))
+    if unbatched and tg.ndim == 1:
+        tg = tg[None, :]
+    if tg.ndim == 1:  # concatenated targets
+        if tg.shape[0] != tl.sum():
+            raise ValueError(f"targets: 1-D (concatenated) targets must have sum(target_lengths) = {tl.sum()} "
+                             f"entries, got {tg.shape[0]}")
+        Smax = int(tl.max()) if B else 0
+        padded = np.full((B, Smax), blank, np.int64)
+        off = np.concatenate([[0], np.cumsum(tl)])
+        for b in range(B):
+            padded[b, :tl[b]] = tg[off[b]:off[b + 1]]
+        tg = padded
+    else:
+        if tg.shape[0] != B:
+            raise ValueError(f"targets: expected {B} rows (one per batch item), got shape {tg.shape}")
+        if tl.size and tl.max() > tg.shape[1]:
+            raise ValueError(f"target_lengths: max {tl.max()} exceeds the padded target length "
+                             f"{tg.shape[1]} (targets of shape {tg.shape})")
+    used = np.arange(tg.shape[1])[None, :] < tl[:, None]
+    bad = used & ((tg < 0) | (tg >= C) | (tg == blank))
+    if bad.any():
+        b, i = map(int, np.argwhere(bad)[0])
+        raise ValueError(f"targets[{b}, {i}] = {tg[b, i]}: labels must be in [0, C={C}) and differ from "
+                         f"blank={blank}")
+    return np.ascontiguousarray(lp), np.ascontiguousarray(tg), il, tl, unbatched
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
+             zero_infinity: bool = False, return_grad: bool = False):
+    """CTC negative log-likelihood, as ``torch.nn.functional.ctc_loss``.
+
+    Parameters
+    ----------
+    log_probs : (T, B, C) float32/float64 log-probabilities (e.g. log_softmax outputs); (T, C) unbatched
+    targets : (B, S) padded int labels, or 1-D concatenated (sum(target_lengths),)
+    input_lengths, target_lengths : (B,) ints; 0 <= input_lengths <= T
+    blank : index of the blank class
+    reduction : "none" (per item, (B,)), "sum", or "mean" (each loss divided by its target length
+        (at least 1), then averaged over the batch)
+    zero_infinity : infeasible items (no alignment fits in their input length) get loss 0 and a
+        zero gradient instead of inf
+    return_grad : also return the gradient (T, B, C), computed in the same pass
+
+    Returns
+    -------
+    loss (a 0-d array for "sum"/"mean", (B,) for "none"), and ``grad`` if ``return_grad``.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    lp, tg, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
+    T, B, C = lp.shape
+    dt = lp.dtype
+    Smax = tg.shape[1]
+    Smax2 = 2 * Smax + 3
+    k = _backend.kernels()
+    loss = np.empty(B, dt)
+    alpha = np.empty((B, T, Smax2), dt)
+    beta = np.empty((B, T, Smax2), dt) if return_grad else alpha  # beta unused without a gradient
+    grad = np.empty((T, B, C), dt) if return_grad else None
+    if reduction == "mean":
+        scale = (1.0 / (np.maximum(tl, 1) * max(B, 1))).astype(dt)
+    else:
+        scale = np.ones(B, dt)
+    k.ctc_loss(loss, grad, alpha, beta, lp, tg, il, tl, scale, int(blank), bool(zero_infinity))
+    if reduction == "none":
+        out = loss[0] if unbatched else loss
+    elif reduction == "sum":
+        out = loss.sum(dtype=dt)
+    else:
+        out = (loss / np.maximum(tl, 1).astype(dt)).mean(dtype=dt) if B else dt.type(np.nan)
+    out = np.asarray(out, dt)
+    if not return_grad:
+        return out
+    return out, (grad[:, 0] if unbatched else grad)
+
+
+def log_softmax(x, axis: int = -1):
+    """Numerically stable log-softmax in the input's dtype."""
+    x = as_float_array("logits", x)
+    m = x.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    z = x - m
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, *, blank: int = 0, reduction: str = "mean",
+                         zero_infinity: bool = False, return_grad: bool = False):
+    """:func:`ctc_loss` on unnormalised activations (T, B, C): the softmax is done inside (as
+    warp-ctc does); the returned gradient is with respect to ``logits``."""
+    return ctc_loss(log_softmax(logits), targets, input_lengths, target_lengths, blank=blank, reduction=reduction,
+                    zero_infinity=zero_infinity, return_grad=return_grad)
+
+
+# ---------------------------------------------------------------------------------------- decoding
+def _decode_inputs(log_probs, input_lengths, blank):
+    lp = as_float_array("log_probs", log_probs, (2, 3))
+    if lp.ndim == 2:
+        lp = lp[:, None, :]
+    T, B, C = lp.shape
+    il = _int_array("input_lengths", np.full(B, T) if input_lengths is None else input_lengths, 1)
+    if il.shape != (B,):
+        raise ValueError(f"input_lengths: expected shape ({B},), got {il.shape}")
+    if il.size and (il.min() < 0 or il.max() > T):
+        raise ValueError(f"input_lengths: every length must be in [0, T={T}], got min {il.min()}, max {il.max()}")
+    if not 0 <= int(blank) < C:
+        raise ValueError(f"blank = {blank} is outside [0, C={C})")
+    return lp, il, int(blank)
+
+
+def greedy_decode(log_probs, input_lengths=None, *, blank: int = 0) -> list:
+    """Best path per item: the most probable class of each frame (within the input length),
+    repeats collapsed, blanks removed. Returns a list of B label lists."""
+    lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
+    best = lp.argmax(axis=2)  # (T, B)
+    out = []
+    for b in range(lp.shape[1]):
+        path = best[:il[b], b]
+        keep = np.ones(path.shape, bool)
+        keep[1:] = path[1:] != path[:-1]
+        out.append([int(c) for c in path[keep] if c != blank])
+    return out
+
+
+def _lse(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log1p(math.exp(-abs(a - b)))
+
+
+def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: int = 0, top_k: int = 1,
+                lm: Optional[Union[dict, Callable]] = None, alpha: float = 0.0, beta: float = 0.0) -> list:
+    """CTC prefix beam search (Hannun et al. 2014), in log space, batched.
+
+    Each prefix keeps two scores, ending in blank and ending in a non-blank; extending a prefix
+    by the label it ends with only continues it from its blank-ending paths; equal prefixes are
+    merged. After each frame the ``beam_width`` best prefixes are kept.
+
+    Optional language-model fusion: ``lm`` is a dict ``{(context tuple, label): log prob}`` or a
+    callable ``lm(prefix_tuple, label) -> log prob``; each label appended adds
+    ``alpha * lm + beta`` (insertion bonus) to the prefix score.
+
+    Returns, per batch item, a list of ``top_k`` ``(labels, log_score)`` pairs, best first (the
+    score includes the LM terms when an LM is given).
+    """
+    if int(beam_width) < 1 or int(top_k) < 1:
+        raise ValueError(f"beam_width and top_k must be >= 1, got {beam_width}, {top_k}")
+    lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
+    T, B, C = lp.shape
+    lm_fn = None
+    if lm is not None:
+        if callable(lm):
+            lm_fn = lm
+        elif isinstance(lm, dict):
+            lm_fn = lambda prefix, c: lm.get((prefix, c), lm.get(((), c), -math.inf))  # noqa: E731
+        else:
+            raise TypeError("lm must be a dict {(prefix, label): log_prob} or a callable(prefix, label)")
+    results = []
+    lpd = lp.astype(np.float64)
+    for b in range(B):
+        beams = {(): (0.0, -math.inf, 0.0)}  # prefix -> (log p ending blank, log p ending non-blank, lm score)
+        for t in range(il[b]):
+            row = lpd[t, b]
+            nxt = defaultdict(lambda: [-math.inf, -math.inf, 0.0])
+            for prefix, (pb, pnb, lms) in beams.items():
+                total = _lse(pb, pnb)
+                e = nxt[prefix]  # stay: blank, or repeat the last label
+                e[0] = _lse(e[0], total + row[blank])
+                e[2] = lms
+                if prefix:
+                    e[1] = _lse(e[1], pnb + row[prefix[-1]])
+                for c in range(C):
+                    if c == blank:
+                        continue
+                    new = prefix + (c,)
+                    bonus = 0.0
+                    if lm_fn is not None:
+                        bonus = alpha * lm_fn(prefix, c) + beta
+                    e2 = nxt[new]
+                    e2[2] = lms + bonus
+                    # after the same label, only paths ending in blank may start a new copy of it
+                    src = pb if prefix and c == prefix[-1] else total
+                    e2[1] = _lse(e2[1], src + row[c])
+            ranked = sorted(nxt.items(), key=lambda kv: -(_lse(kv[1][0], kv[1][1]) + kv[1][2]))
+            beams = {k: tuple(v) for k, v in ranked[:beam_width]}
+        final = sorted(((list(k), _lse(v[0], v[1]) + v[2]) for k, v in beams.items()), key=lambda kv: -kv[1])
+        results.append(final[:top_k])
+    return results
