@@ -11,6 +11,7 @@ SUITES = {
     "gru": "rnnfast.bench.suites.gru",
     "lstm": "rnnfast.bench.suites.lstm",
     "rnn": "rnnfast.bench.suites.rnn",
+    "ctc": "rnnfast.bench.suites.ctc",
 }
 
 

@@ -1,0 +1,67 @@
+"""CTC suite: loss (forward) and loss+gradient (forward+backward), reduction "mean", against
+``torch.nn.functional.ctc_loss`` on CPU (forward under ``torch.no_grad``; forward+backward with
+autograd for log_probs). log_probs are log_softmax of random logits; targets random non-blank
+labels of length S; input lengths T; no GEMM floor (there are no matrix products).
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..common import Suite, Target
+
+
+class CTCSuite(Suite):
+    name = "ctc"
+    title = "CTC loss, reduction mean (log_probs: T,B,C; targets: B,S)"
+    params = ("T", "B", "C", "S")
+    shapes = [(50, 1, 28, 10), (200, 16, 29, 40), (500, 32, 41, 100), (1000, 8, 100, 200)]
+    quick_shapes = [(12, 2, 5, 3), (20, 3, 6, 5)]
+    targets = [Target("cpp", "speedup", ">=", 1.5, [shapes[0]]), Target("cpp", "speedup", ">=", 3, shapes[1:]),
+               Target("numba", "vs:cpp", "<=", 2, shapes)]
+    err_tol = {"float32": 1e-3, "float64": 1e-9}
+
+    def setup(self, shape, dtype, rng):
+        T, B, C, S = shape
+        x = rng.standard_normal((T, B, C)).astype(dtype)
+        lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(dtype)
+        return SimpleNamespace(shape=shape, dtype=dtype, lp=lp, targets=rng.integers(1, C, (B, S)),
+                               il=np.full(B, T, np.int64), tl=np.full(B, S, np.int64))
+
+    def baseline_impl(self, d):
+        import torch
+
+        lp = torch.from_numpy(d.lp)
+        tg, il, tl = (torch.from_numpy(a) for a in (d.targets, d.il, d.tl))
+        f = torch.nn.functional.ctc_loss
+
+        def fwd():
+            with torch.no_grad():
+                return {"loss": f(lp, tg, il, tl)}
+
+        def fwdbwd():
+            lpg = lp.clone().requires_grad_(True)
+            loss = f(lpg, tg, il, tl)
+            (g,) = torch.autograd.grad(loss, [lpg])
+            return {"loss": loss, "grad": g}
+
+        return {"fwd": fwd, "fwdbwd": fwdbwd}
+
+    def backend_impl(self, d, backend):
+        import rnnfast
+        from rnnfast.ctc import ctc_loss
+
+        def fwd():
+            with rnnfast.use_backend(backend):
+                return {"loss": ctc_loss(d.lp, d.targets, d.il, d.tl)}
+
+        def fwdbwd():
+            with rnnfast.use_backend(backend):
+                loss, g = ctc_loss(d.lp, d.targets, d.il, d.tl, return_grad=True)
+            return {"loss": loss, "grad": g}
+
+        return {"fwd": fwd, "fwdbwd": fwdbwd}
+
+
+SUITE = CTCSuite()
