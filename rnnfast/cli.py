@@ -16,6 +16,7 @@ import sys
 # One line per subcommand.
 COMMANDS = {
     "bench": "rnnfast.bench.__main__:register",
+    "train": "rnnfast.apps.train:register",
 }
 
 
