@@ -8,6 +8,7 @@ import importlib
 # One line per application.
 APPS = {
     "adding": "rnnfast.apps.adding:register",
+    "word-lm": "rnnfast.apps.word_lm:register",
 }
 
 

@@ -1,0 +1,74 @@
+"""Word-level language model application: tokenisation, the model's gradients against PyTorch
+(float64, same weights, dropout off), and a short end-to-end run of the command."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rnnfast.apps import word_lm as W
+
+BOOK = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pg1342.txt")
+
+
+def test_tokenize_and_strip():
+    text = "header\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nIt is a truth, universally\nacknowledged; " \
+           "Mr. Bennet's wife!\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nlicence"
+    toks = W.tokenize(W.strip_gutenberg(text))
+    assert toks == ["it", "is", "a", "truth", ",", "universally", "acknowledged", ";", "mr", ".", "bennet's",
+                    "wife", "!"]
+
+
+def test_corpus_split_and_vocabulary(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text(" ".join(["a b c d e ."] * 30) + " zzz")
+    c = W.load_corpus(str(p))
+    assert len(c.valid) == round((len(c.train) + len(c.valid)) * 0.1)
+    assert c.vocab[0] == W.UNK and "zzz" not in c.vocab  # only in the validation part
+    assert c.valid[-1] == 0
+    b = W.batchify(np.arange(23), 4)
+    assert b.shape == (5, 4) and list(b[:, 1]) == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_model_gradients_match_torch(cell):
+    torch = pytest.importorskip("torch")
+    cfg = W.Config(cell=cell, hidden=6, layers=2, dropout=0.0, dtype="float64")
+    V, T, B = 11, 5, 3
+    m = W.WordLM(V, cfg, seed=1)
+    rng = np.random.default_rng(2)
+    ids = rng.integers(0, V, (T + 1, B))
+    state = m.init_state(B)
+    logits, _ = m.forward(ids[:-1], state)
+    loss, d = W.cross_entropy(logits, ids[1:].reshape(-1))
+    m.backward(d)
+    # torch: the same model, same weights
+    E = torch.tensor(m.embedding.data, requires_grad=True)
+    bias = torch.tensor(m.decoder_bias.data, requires_grad=True)
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](6, 6, 2, dtype=torch.float64)
+    rnn.load_state_dict({k: torch.from_numpy(v) for k, v in m.rnn.state_dict().items()})
+    y, _ = rnn(E[torch.from_numpy(ids[:-1])])
+    out = y.reshape(-1, 6) @ E.T + bias
+    tl = torch.nn.functional.cross_entropy(out, torch.from_numpy(ids[1:].reshape(-1)))
+    tl.backward()
+    assert abs(loss - tl.item()) < 1e-12
+    np.testing.assert_allclose(m.embedding.grad, E.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m.decoder_bias.grad, bias.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for n, p in rnn.named_parameters():
+        np.testing.assert_allclose(getattr(m.rnn, n).grad, p.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(not os.path.exists(BOOK), reason="../shared/data not beside the project")
+def test_command_short_run(tmp_path):
+    out = tmp_path / "run"
+    rc = W.main(["--data", BOOK, "--hidden", "16", "--epochs", "1", "--bptt", "20", "--batch-size", "64",
+                 "--threads", "1", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["vocab"] > 5000 and res["best_valid_ppl"] < 2000
+    for f in ("results.md", "perplexity.png", "best.npz"):
+        assert (out / f).exists()
+    # a second run keeps the first checkpoint (renamed), never silently overwritten
+    rc = W.main(["--data", BOOK, "--hidden", "16", "--epochs", "1", "--bptt", "20", "--batch-size", "64",
+                 "--threads", "1", "--out", str(out), "--no-progress"])
+    assert rc == 0 and any(p.name.startswith("best.npz.") and p.name.endswith(".bak") for p in out.iterdir())

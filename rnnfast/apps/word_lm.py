@@ -1,0 +1,450 @@
+"""Word-level language models on public-domain novels, trained with rnnfast alone (no autograd).
+
+Tokens are lower-cased words plus punctuation (the Project Gutenberg header and licence are
+stripped); the vocabulary comes from the first 90% of the tokens (the training part) and the
+last 10% are the validation part (words unseen in training become ``<unk>``). The model is an
+embedding, a 2-layer LSTM or GRU on rnnfast's kernels, and a softmax whose weight is tied to the
+embedding; dropout on the embedding, between the layers and on the output; truncated
+backpropagation through time carrying the state across batches; Adam and gradient clipping.
+Validation perplexity after every epoch, best checkpoint saved, samples at the end.
+
+    rnnfast train word-lm --data ../shared/data/pg1342.txt --epochs 12 --out runs/word-lm-pp
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import List, Optional
+
+import numpy as np
+
+UNK = "<unk>"
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[0-9]+|[^\sa-z0-9]")
+
+
+# ------------------------------------------------------------------------------------------ data
+def strip_gutenberg(text: str) -> str:
+    """The book between the ``*** START OF ...`` and ``*** END OF ...`` lines (all of it if absent)."""
+    start = re.search(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", text, re.M)
+    end = re.search(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", text, re.M)
+    return text[start.end() if start else 0:end.start() if end else len(text)]
+
+
+def tokenize(text: str) -> List[str]:
+    """Lower-cased words (with inner apostrophes) and single punctuation characters."""
+    return _TOKEN.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
+
+
+@dataclass
+class Corpus:
+    vocab: List[str]
+    train: np.ndarray  # token ids
+    valid: np.ndarray
+
+    @property
+    def index(self) -> dict:
+        return {w: i for i, w in enumerate(self.vocab)}
+
+
+def load_corpus(path: str, valid_fraction: float = 0.1) -> Corpus:
+    """Tokens of a text file (Gutenberg header/licence stripped), split train/validation, with the
+    vocabulary of the training part (most frequent first) plus ``<unk>``."""
+    with open(path, encoding="utf-8-sig") as f:
+        toks = tokenize(strip_gutenberg(f.read()))
+    if len(toks) < 100:
+        raise ValueError(f"{path}: only {len(toks)} tokens; need a real text")
+    n_val = max(1, int(round(len(toks) * valid_fraction)))
+    tr, va = toks[:-n_val], toks[-n_val:]
+    counts = Counter(tr)
+    vocab = [UNK] + [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    idx = {w: i for i, w in enumerate(vocab)}
+    enc = lambda ts: np.array([idx.get(t, 0) for t in ts], np.int64)  # noqa: E731
+    return Corpus(vocab, enc(tr), enc(va))
+
+
+def batchify(ids: np.ndarray, batch: int) -> np.ndarray:
+    """(N,) -> (N // batch, batch): ``batch`` contiguous streams, one per column."""
+    n = len(ids) // batch
+    return np.ascontiguousarray(ids[:n * batch].reshape(batch, n).T)
+
+
+# ------------------------------------------------------------------------------------------ model
+@dataclass
+class Config:
+    cell: str = "lstm"
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.4
+    lr: float = 2e-3
+    clip: float = 0.25
+    bptt: int = 35
+    batch_size: int = 20
+    epochs: int = 12
+    dtype: str = "float32"
+
+
+class WordLM:
+    """Embedding (V, H) -> dropout -> rnnfast.nn.LSTM/GRU (layers, dropout between) -> dropout ->
+    tied decoder: logits = h E^T + b. ``forward``/``backward`` on (T, B) id arrays; every
+    parameter's gradient accumulates into ``p.grad``."""
+
+    def __init__(self, vocab_size: int, cfg: Config, seed: int = 0):
+        from .. import nn
+
+        self.cfg = cfg
+        self.V, self.H = vocab_size, cfg.hidden
+        dt = np.dtype(cfg.dtype)
+        self.rng = np.random.default_rng(seed)
+        self.embedding = nn.Parameter(self.rng.uniform(-0.1, 0.1, (vocab_size, cfg.hidden)).astype(dt))
+        self.decoder_bias = nn.Parameter(np.zeros(vocab_size, dt))
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[cfg.cell]
+        self.rnn = rnn_cls(cfg.hidden, cfg.hidden, num_layers=cfg.layers, dropout=cfg.dropout, dtype=dt,
+                           seed=int(self.rng.integers(2 ** 31)))
+        self.training = True
+        self._cache = None
+
+    def named_parameters(self):
+        yield "embedding.weight", self.embedding
+        yield from (("rnn." + n, p) for n, p in self.rnn.named_parameters())
+        yield "decoder.bias", self.decoder_bias
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def state_dict(self):
+        return {n: p.data.copy() for n, p in self.named_parameters()}
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        self.rnn.train(mode)
+
+    def _mask(self, shape):
+        p = self.cfg.dropout
+        if not self.training or p == 0:
+            return None
+        keep = 1.0 - p
+        return (self.rng.random(shape) < keep).astype(self.embedding.data.dtype) / np.float32(keep)
+
+    def init_state(self, batch: int):
+        z = np.zeros((self.cfg.layers, batch, self.H), self.embedding.data.dtype)
+        return (z, z.copy()) if self.cfg.cell == "lstm" else z
+
+    def forward(self, ids: np.ndarray, state):
+        """ids (T, B) -> logits (T*B, V), new state (detached: no gradient flows into it later)."""
+        E = self.embedding.data
+        x = E[ids]                                      # (T, B, H)
+        m_in = self._mask(x.shape)
+        if m_in is not None:
+            x = x * m_in
+        if self.cfg.cell == "lstm":
+            y, state = self.rnn(x, state)
+        else:
+            y, state = self.rnn(x, state)
+        m_out = self._mask(y.shape)
+        if m_out is not None:
+            y = y * m_out
+        h = y.reshape(-1, self.H)
+        logits = h @ E.T + self.decoder_bias.data       # tied softmax
+        self._cache = (ids, m_in, m_out, h)
+        return logits, state
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        ids, m_in, m_out, h = self._cache
+        E = self.embedding.data
+        T, B = ids.shape
+        self.decoder_bias.accumulate(dlogits.sum(0))
+        dE = dlogits.T @ h                               # decoder's use of E
+        dy = (dlogits @ E).reshape(T, B, self.H)
+        if m_out is not None:
+            dy *= m_out
+        if self.cfg.cell == "lstm":
+            dx, _ = self.rnn.backward(dy, None)
+        else:
+            dx, _ = self.rnn.backward(dy, None)
+        if m_in is not None:
+            dx *= m_in
+        np.add.at(dE, ids.reshape(-1), dx.reshape(-1, self.H))  # embedding lookup's use of E
+        self.embedding.accumulate(dE)
+
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray):
+    """Mean next-token cross-entropy and its gradient w.r.t. the logits (N, V)."""
+    z = logits - logits.max(1, keepdims=True)
+    lse = np.log(np.exp(z).sum(1, keepdims=True))
+    logp = z - lse
+    n = len(targets)
+    loss = -float(logp[np.arange(n), targets].mean(dtype=np.float64))
+    d = np.exp(logp)
+    d[np.arange(n), targets] -= 1
+    d /= n
+    return loss, d
+
+
+def _detach(state):
+    return tuple(s.copy() for s in state) if isinstance(state, tuple) else state.copy()
+
+
+def evaluate(model: WordLM, data: np.ndarray, bptt: int) -> float:
+    """Perplexity over a batchified (N, B) id array, state carried across chunks."""
+    model.train(False)
+    state = model.init_state(data.shape[1])
+    tot, n = 0.0, 0
+    for i in range(0, data.shape[0] - 1, bptt):
+        seq = min(bptt, data.shape[0] - 1 - i)
+        logits, state = model.forward(data[i:i + seq], state)
+        loss, _ = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+        tot += loss * seq * data.shape[1]
+        n += seq * data.shape[1]
+    model.train(True)
+    return math.exp(tot / n)
+
+
+def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None) -> float:
+    from .. import optim
+
+    state = model.init_state(data.shape[1])
+    tot, n = 0.0, 0
+    for i in range(0, data.shape[0] - 1, cfg.bptt):
+        seq = min(cfg.bptt, data.shape[0] - 1 - i)
+        state = _detach(state)
+        for p in model.parameters():
+            p.grad = None
+        logits, state = model.forward(data[i:i + seq], state)
+        loss, d = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+        model.backward(d.astype(logits.dtype, copy=False))
+        if cfg.clip:
+            optim.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        tot += loss * seq
+        n += seq
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.3f}")
+    return tot / n
+
+
+def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.8, seed: int = 0,
+           prompt: Optional[List[int]] = None) -> str:
+    """Generate ``n`` tokens (starting from ``prompt`` ids or a random token)."""
+    rng = np.random.default_rng(seed)
+    model.train(False)
+    state = model.init_state(1)
+    ids = list(prompt) if prompt else [int(rng.integers(1, len(vocab)))]
+    logits, state = model.forward(np.array(ids, np.int64)[:, None], state)
+    out = []
+    for _ in range(n):
+        z = logits[-1].astype(np.float64) / max(temperature, 1e-6)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        nxt = int(rng.choice(len(p), p=p)) if temperature > 0 else int(p.argmax())
+        out.append(nxt)
+        logits, state = model.forward(np.array([[nxt]], np.int64), state)
+    model.train(True)
+    words = [vocab[i] for i in (ids + out)]
+    return re.sub(r" ([.,;:!?'\")])", r"\1", " ".join(words))
+
+
+# ------------------------------------------------------------------------------------------ torch
+def torch_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, max_batches: int = 30) -> float:
+    """Seconds per epoch of the same model (weights copied) in PyTorch, from ``max_batches`` batches."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dt = getattr(torch, cfg.dtype)
+    rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg.cell]
+
+    class TorchLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(model.V, model.H, dtype=dt)
+            self.drop = torch.nn.Dropout(cfg.dropout)
+            self.rnn = rnn_cls(model.H, model.H, cfg.layers, dropout=cfg.dropout, dtype=dt)
+            self.dec = torch.nn.Linear(model.H, model.V, dtype=dt)
+            self.dec.weight = self.emb.weight
+
+        def forward(self, x, h):
+            y, h = self.rnn(self.drop(self.emb(x)), h)
+            return self.dec(self.drop(y)).view(-1, model.V), h
+
+    tm = TorchLM()
+    with torch.no_grad():
+        tm.emb.weight.copy_(torch.from_numpy(model.embedding.data))
+        tm.dec.bias.copy_(torch.from_numpy(model.decoder_bias.data))
+        for n, p in model.rnn.named_parameters():
+            getattr(tm.rnn, n).copy_(torch.from_numpy(p.data))
+    opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr)
+    B = data.shape[1]
+    z = torch.zeros(cfg.layers, B, model.H, dtype=dt)
+    h = (z, z.clone()) if cfg.cell == "lstm" else z
+    starts = list(range(0, data.shape[0] - 1, cfg.bptt))
+    t0 = time.perf_counter()
+    for i in starts[:max_batches]:
+        seq = min(cfg.bptt, data.shape[0] - 1 - i)
+        h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+        opt.zero_grad()
+        out, h = tm(torch.from_numpy(data[i:i + seq]), h)
+        loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(data[i + 1:i + 1 + seq].reshape(-1)))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
+        opt.step()
+    used = min(max_batches, len(starts))
+    return (time.perf_counter() - t0) / used * len(starts)
+
+
+# ------------------------------------------------------------------------------------------ driver
+def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] = None, progress: bool = True,
+                 compare_torch: bool = False, threads: int = 2) -> dict:
+    from .. import optim, serialization
+
+    corpus = load_corpus(data_path)
+    train = batchify(corpus.train, cfg.batch_size)
+    valid = batchify(corpus.valid, 10)
+    model = WordLM(len(corpus.vocab), cfg, seed)
+    opt = optim.Adam(model.parameters(), lr=cfg.lr)
+    n_batches = len(range(0, train.shape[0] - 1, cfg.bptt))
+    print(f"word-lm: {os.path.basename(data_path)}: {len(corpus.train)} training / {len(corpus.valid)} validation "
+          f"tokens, vocabulary {len(corpus.vocab)}; {cfg.layers}-layer {cfg.cell.upper()} hidden {cfg.hidden}, "
+          f"tied softmax, dropout {cfg.dropout}, Adam {cfg.lr}, clip {cfg.clip}, BPTT {cfg.bptt}, batch "
+          f"{cfg.batch_size}, {cfg.dtype}")
+    history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": []}
+    best = math.inf
+    ckpt = os.path.join(out, "best.npz") if out else None
+    if ckpt and os.path.exists(ckpt):  # a previous run's checkpoint is kept, renamed
+        os.replace(ckpt, ckpt + time.strftime(".%Y%m%d-%H%M%S.bak"))
+    bar_cls = None
+    if progress:
+        try:
+            from tqdm import tqdm as bar_cls
+        except ImportError:
+            bar_cls = None
+    for ep in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        bar = bar_cls(total=n_batches, desc=f"epoch {ep}", leave=False) if bar_cls else None
+        tl = train_epoch(model, train, opt, cfg, bar)
+        if bar:
+            bar.close()
+        secs = time.perf_counter() - t0
+        ppl = evaluate(model, valid, cfg.bptt)
+        history["epoch"].append(ep)
+        history["train_loss"].append(tl)
+        history["valid_ppl"].append(ppl)
+        history["epoch_s"].append(secs)
+        print(f"epoch {ep:2d}  train loss {tl:.3f} (ppl {math.exp(tl):7.1f})  valid ppl {ppl:7.1f}  {secs:6.1f} s",
+              flush=True)
+        if ckpt and ppl < best:  # this run's own file from an earlier epoch
+            os.makedirs(out, exist_ok=True)
+            serialization.save(model.state_dict(), ckpt, overwrite=True)
+        best = min(best, ppl)
+    res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
+           "history": history, "best_valid_ppl": best,
+           "median_epoch_s": float(np.median(history["epoch_s"])),
+           "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
+    if compare_torch:
+        res["torch_epoch_s"] = torch_epoch_time(model, train, cfg, threads)
+        print(f"time per epoch: rnnfast {res['median_epoch_s']:.1f} s, PyTorch (same model, {threads} threads) "
+              f"{res['torch_epoch_s']:.1f} s")
+    if out:
+        write_results(res, out)
+    return res
+
+
+def write_results(res: dict, out: str) -> None:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    h = res["history"]
+    lines = ["| epoch | train loss | valid ppl | s/epoch |", "|---:|---:|---:|---:|"]
+    lines += [f"| {e} | {l:.3f} | {p:.1f} | {s:.1f} |" for e, l, p, s in
+              zip(h["epoch"], h["train_loss"], h["valid_ppl"], h["epoch_s"])]
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(f"best validation perplexity {res['best_valid_ppl']:.1f}\n\n" + "\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(h["epoch"], [math.exp(x) for x in h["train_loss"]], label="train")
+        ax.plot(h["epoch"], h["valid_ppl"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("perplexity")
+        ax.set_yscale("log")
+        ax.legend()
+        ax.set_title(os.path.basename(res["data"]))
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, "perplexity.png"), dpi=100)
+        plt.close(fig)
+    except ImportError:
+        pass
+
+
+def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    d = Config()
+    p.add_argument("--data", required=True, help="a text file (e.g. ../shared/data/pg1342.txt)")
+    p.add_argument("--cell", choices=("lstm", "gru"), default=d.cell)
+    p.add_argument("--hidden", type=int, default=d.hidden)
+    p.add_argument("--layers", type=int, default=d.layers)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--clip", type=float, default=d.clip)
+    p.add_argument("--bptt", type=int, default=d.bptt)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
+    p.add_argument("--compare-torch", action="store_true", help="also time an epoch of the same model in PyTorch")
+    p.add_argument("--out", default=None, help="output folder (default runs/word-lm-<book>)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def register(subparsers, name: str = "word-lm"):
+    p = subparsers.add_parser(name, help="word-level LSTM/GRU language model on a novel", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    return configure(p)
+
+
+def run(args) -> int:
+    import rnnfast
+
+    cfg = Config(args.cell, args.hidden, args.layers, args.dropout, args.lr, args.clip, args.bptt, args.batch_size,
+                 args.epochs, args.dtype)
+    for k in ("hidden", "layers", "bptt", "batch_size", "epochs"):
+        if getattr(cfg, k) < 1:
+            print(f"rnnfast train word-lm: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    if not os.path.isfile(args.data):
+        print(f"rnnfast train word-lm: no such file: {args.data}", file=sys.stderr)
+        return 2
+    if args.backend:
+        rnnfast.set_backend(args.backend)
+    rnnfast.set_num_threads(args.threads)
+    np.random.seed(args.seed)
+    out = args.out or os.path.join("runs", "word-lm-" + os.path.splitext(os.path.basename(args.data))[0])
+    res = run_training(args.data, cfg, args.seed, out, not args.no_progress, args.compare_torch, args.threads)
+    print(f"best validation perplexity {res['best_valid_ppl']:.1f}; results in {out}")
+    for t, s in res["samples"].items():
+        print(f"sample (temperature {t}): {s}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.word_lm", description=__doc__,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
