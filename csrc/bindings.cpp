@@ -19,6 +19,7 @@
 
 #include "blas.h"
 #include "ctc.h"
+#include "ctc_decode.h"
 #include "gru.h"
 #include "lstm.h"
 #include "rnn.h"
@@ -477,6 +478,29 @@ void ctc_loss_t(py::object loss, py::object grad, py::object alpha, py::object b
                        (int)blank, zero_infinity);
 }
 
+template <class T>
+void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores, py::object log_probs,
+                       py::object input_lengths, int64_t blank, int64_t beam_width, int64_t top_k) {
+  const int64_t Tn = dim(log_probs, "log_probs", 0, 3), B = dim(log_probs, "log_probs", 1, 3),
+                C = dim(log_probs, "log_probs", 2, 3);
+  if (blank < 0 || blank >= C)
+    throw py::value_error("blank = " + std::to_string(blank) + " is outside [0, C=" + std::to_string(C) + ")");
+  if (beam_width < 1 || top_k < 1)
+    throw py::value_error("beam_width and top_k must be >= 1, got " + std::to_string(beam_width) + ", " +
+                          std::to_string(top_k));
+  int64_t* pl = Arg<int64_t>::get(labels, "labels", {B, top_k, Tn}, true);
+  int64_t* pn = Arg<int64_t>::get(lengths, "lengths", {B, top_k}, true);
+  T* ps = Arg<T>::get(scores, "scores", {B, top_k}, true);
+  const T* plp = Arg<T>::get(log_probs, "log_probs", {Tn, B, C}, false);
+  const int64_t* pil = Arg<int64_t>::get(input_lengths, "input_lengths", {B}, false);
+  for (int64_t b = 0; b < B; ++b)
+    if (pil[b] < 0 || pil[b] > Tn)
+      throw py::value_error("input_lengths[" + std::to_string(b) + "] = " + std::to_string(pil[b]) +
+                            " is outside [0, T=" + std::to_string(Tn) + "]");
+  py::gil_scoped_release nogil;
+  rnnfast::ctc_beam_search<T>(pl, pn, ps, plp, pil, (int)Tn, (int)B, (int)C, (int)blank, (int)beam_width, (int)top_k);
+}
+
 #define RNNFAST_DISPATCH(fn, key, ...)                                                  \
   do {                                                                                   \
     if (!py::isinstance<py::array>(key)) throw py::type_error(#key " must be a NumPy array"); \
@@ -650,4 +674,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("loss"), py::arg("grad"), py::arg("alpha"), py::arg("beta"), py::arg("log_probs"), py::arg("targets"),
         py::arg("input_lengths"), py::arg("target_lengths"), py::arg("grad_scale"), py::arg("blank"),
         py::arg("zero_infinity"), "CTC loss and (optionally) gradient; see csrc/ctc.h.");
+  m.def("ctc_beam_search",
+        [](py::object labels, py::object lengths, py::object scores, py::object log_probs, py::object input_lengths,
+           int64_t blank, int64_t beam_width, int64_t top_k) {
+          RNNFAST_DISPATCH(ctc_beam_search_t, log_probs, labels, lengths, scores, log_probs, input_lengths, blank,
+                           beam_width, top_k);
+        },
+        py::arg("labels"), py::arg("lengths"), py::arg("scores"), py::arg("log_probs"), py::arg("input_lengths"),
+        py::arg("blank"), py::arg("beam_width"), py::arg("top_k"), "CTC prefix beam search; see csrc/ctc_decode.h.");
 }

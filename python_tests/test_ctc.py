@@ -296,7 +296,7 @@ def _best_labelling(lp, blank):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_beam_search_finds_most_probable_labelling(seed):
+def test_beam_search_finds_most_probable_labelling(backend, seed):
     rng = np.random.default_rng(seed)
     T, C = 5, 3
     lp = ctc.log_softmax(rng.standard_normal((T, C)) * 1.5)
@@ -317,3 +317,44 @@ def test_beam_search_language_model_changes_the_choice():
     assert with_lm[0][0] == [2]
     fn = ctc.beam_search(lp, [1], beam_width=4, lm=lambda prefix, c: 0.0 if c == 1 else -5.0, alpha=1.0)[0]
     assert fn[0][0] == [1]
+
+
+def test_beam_search_backends_agree_and_match_the_python_reference():
+    """Every backend's kernel gives the prefixes and scores of the readable Python reference."""
+    from rnnfast._numpy.ctc import beam_search_item
+
+    rng = np.random.default_rng(11)
+    T, B, C = 30, 4, 6
+    lp = ctc.log_softmax(rng.standard_normal((T, B, C)) * 2)
+    il = [30, 17, 0, 25]
+    ref = [beam_search_item(lp[:, b], il[b], 2, 8)[:3] for b in range(B)]
+    for name in rnnfast.available_backends():
+        with rnnfast.use_backend(name):
+            got = ctc.beam_search(lp, il, beam_width=8, top_k=3, blank=2)
+        for g, r in zip(got, ref):
+            assert [x[0] for x in g] == [x[0] for x in r], name
+            np.testing.assert_allclose([x[1] for x in g], [x[1] for x in r], rtol=1e-12)
+    assert got[2] == [([], 0.0)]  # no frames: only the empty prefix, probability 1
+
+
+def test_beam_search_float32_and_fewer_hypotheses_than_k(backend):
+    lp = ctc.log_softmax(np.random.default_rng(12).standard_normal((1, 1, 3)).astype(np.float32))
+    out = ctc.beam_search(lp, [1], beam_width=5, top_k=5)[0]
+    assert len(out) == 3  # one frame: "", (1,), (2,)
+    assert sorted(tuple(x[0]) for x in out) == [(), (1,), (2,)]
+
+
+def test_cpp_beam_search_binding_checks():
+    if "cpp" not in rnnfast.available_backends():
+        pytest.skip("cpp backend unavailable")
+    from rnnfast import _core
+    lp = np.zeros((4, 2, 3))
+    ok = dict(labels=np.empty((2, 1, 4), np.int64), lengths=np.empty((2, 1), np.int64), scores=np.empty((2, 1)),
+              log_probs=lp, input_lengths=np.array([4, 4]), blank=0, beam_width=2, top_k=1)
+    _core.ctc_beam_search(**ok)
+    with pytest.raises(ValueError, match=r"labels: expected shape \(2, 1, 4\)"):
+        _core.ctc_beam_search(**{**ok, "labels": np.empty((2, 1, 3), np.int64)})
+    with pytest.raises(ValueError, match=r"input_lengths\[0\] = 5 is outside"):
+        _core.ctc_beam_search(**{**ok, "input_lengths": np.array([5, 4])})
+    with pytest.raises(ValueError, match="beam_width and top_k must be >= 1"):
+        _core.ctc_beam_search(**{**ok, "beam_width": 0})

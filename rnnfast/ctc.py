@@ -11,7 +11,6 @@ kernels, and decoding (greedy, prefix beam search).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -182,15 +181,6 @@ def greedy_decode(log_probs, input_lengths=None, *, blank: int = 0) -> list:
     return out
 
 
-def _lse(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = max(a, b)
-    return m + math.log1p(math.exp(-abs(a - b)))
-
-
 def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: int = 0, top_k: int = 1,
                 lm: Optional[Union[dict, Callable]] = None, alpha: float = 0.0, beta: float = 0.0) -> list:
     """CTC prefix beam search (Hannun et al. 2014), in log space, batched.
@@ -204,48 +194,28 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
     ``alpha * lm + beta`` (insertion bonus) to the prefix score.
 
     Returns, per batch item, a list of ``top_k`` ``(labels, log_score)`` pairs, best first (the
-    score includes the LM terms when an LM is given).
+    score includes the LM terms when an LM is given). Without an LM this runs the active backend's
+    kernel (``csrc/ctc_decode.h``); LM fusion runs the Python reference (``rnnfast._numpy.ctc``).
     """
     if int(beam_width) < 1 or int(top_k) < 1:
         raise ValueError(f"beam_width and top_k must be >= 1, got {beam_width}, {top_k}")
     lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
     T, B, C = lp.shape
-    lm_fn = None
-    if lm is not None:
-        if callable(lm):
-            lm_fn = lm
-        elif isinstance(lm, dict):
-            lm_fn = lambda prefix, c: lm.get((prefix, c), lm.get(((), c), -math.inf))  # noqa: E731
-        else:
-            raise TypeError("lm must be a dict {(prefix, label): log_prob} or a callable(prefix, label)")
-    results = []
-    lpd = lp.astype(np.float64)
-    for b in range(B):
-        beams = {(): (0.0, -math.inf, 0.0)}  # prefix -> (log p ending blank, log p ending non-blank, lm score)
-        for t in range(il[b]):
-            row = lpd[t, b]
-            nxt = defaultdict(lambda: [-math.inf, -math.inf, 0.0])
-            for prefix, (pb, pnb, lms) in beams.items():
-                total = _lse(pb, pnb)
-                e = nxt[prefix]  # stay: blank, or repeat the last label
-                e[0] = _lse(e[0], total + row[blank])
-                e[2] = lms
-                if prefix:
-                    e[1] = _lse(e[1], pnb + row[prefix[-1]])
-                for c in range(C):
-                    if c == blank:
-                        continue
-                    new = prefix + (c,)
-                    bonus = 0.0
-                    if lm_fn is not None:
-                        bonus = alpha * lm_fn(prefix, c) + beta
-                    e2 = nxt[new]
-                    e2[2] = lms + bonus
-                    # after the same label, only paths ending in blank may start a new copy of it
-                    src = pb if prefix and c == prefix[-1] else total
-                    e2[1] = _lse(e2[1], src + row[c])
-            ranked = sorted(nxt.items(), key=lambda kv: -(_lse(kv[1][0], kv[1][1]) + kv[1][2]))
-            beams = {k: tuple(v) for k, v in ranked[:beam_width]}
-        final = sorted(((list(k), _lse(v[0], v[1]) + v[2]) for k, v in beams.items()), key=lambda kv: -kv[1])
-        results.append(final[:top_k])
-    return results
+    if lm is None:  # the kernel of the active backend
+        K = int(top_k)
+        labels = np.empty((B, K, T), np.int64)
+        lengths = np.empty((B, K), np.int64)
+        scores = np.empty((B, K), lp.dtype)
+        _backend.kernels().ctc_beam_search(labels, lengths, scores, lp, il, blank, int(beam_width), K)
+        return [[(labels[b, j, :lengths[b, j]].tolist(), float(scores[b, j])) for j in range(K) if lengths[b, j] >= 0]
+                for b in range(B)]
+    if callable(lm):
+        lm_fn = lm
+    elif isinstance(lm, dict):
+        lm_fn = lambda prefix, c: lm.get((prefix, c), lm.get(((), c), -math.inf))  # noqa: E731
+    else:
+        raise TypeError("lm must be a dict {(prefix, label): log_prob} or a callable(prefix, label)")
+    from ._numpy.ctc import beam_search_item  # LM fusion: the readable reference, in Python
+
+    return [beam_search_item(lp[:, b], int(il[b]), blank, int(beam_width), lm_fn, alpha, beta)[:int(top_k)]
+            for b in range(B)]

@@ -99,3 +99,133 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
     _ctc_loss(loss, np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs,
               targets, input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale,
               int(blank), bool(zero_infinity), grad is not None, grad_scale is not None)
+
+
+# ---------------------------------------------------------------------------------- beam search
+# Mirrors csrc/ctc_decode.cpp: prefixes are trie nodes (parent, label); an open-addressing table
+# maps (parent, label) to the child node, so equal prefixes merge; per frame the W best are kept.
+@_jit
+def _lse(a, b):
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+@_jit
+def _child(p, c, C, keys, vals, parent, label, stamp, nodes, mask):
+    """(node of prefix p + (c,), updated node count)."""
+    key = p * C + c
+    h = (key * 2654435761) & mask
+    while keys[h] != -1:
+        if keys[h] == key:
+            return vals[h], nodes
+        h = (h + 1) & mask
+    n = nodes
+    keys[h] = key
+    vals[h] = n
+    parent[n] = p
+    label[n] = c
+    stamp[n] = -1
+    return n, nodes + 1
+
+
+@_jit
+def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
+    max_nodes = Tb * W * (C - 1) + 1
+    cap = 1
+    while cap < 2 * max_nodes:
+        cap <<= 1
+    keys = np.full(cap, -1, np.int64)
+    vals = np.empty(cap, np.int64)
+    parent = np.empty(max_nodes, np.int64)
+    label = np.empty(max_nodes, np.int64)
+    slot = np.empty(max_nodes, np.int64)
+    stamp = np.empty(max_nodes, np.int64)
+    cand_node = np.empty(W * C, np.int64)
+    cand_pb = np.empty(W * C)
+    cand_pnb = np.empty(W * C)
+    beam_node = np.zeros(W, np.int64)
+    beam_pb = np.zeros(W)
+    beam_pnb = np.full(W, -np.inf)
+    parent[0] = -1
+    label[0] = -1
+    stamp[0] = -1
+    nodes = 1
+    nbeam = 1
+    for t in range(Tb):
+        e = lp[t]
+        ncand = 0
+        for i in range(nbeam):
+            n = beam_node[i]
+            pb = beam_pb[i]
+            pnb = beam_pnb[i]
+            total = _lse(pb, pnb)
+            last = label[n]
+            if stamp[n] != t:  # stay: a blank, or the last label repeated (collapses)
+                stamp[n] = t
+                slot[n] = ncand
+                cand_node[ncand] = n
+                cand_pb[ncand] = -np.inf
+                cand_pnb[ncand] = -np.inf
+                ncand += 1
+            k = slot[n]
+            cand_pb[k] = _lse(cand_pb[k], total + e[blank])
+            if n != 0:
+                cand_pnb[k] = _lse(cand_pnb[k], pnb + e[last])
+            for c in range(C):
+                if c == blank:
+                    continue
+                m, nodes = _child(n, c, C, keys, vals, parent, label, stamp, nodes, cap - 1)
+                if stamp[m] != t:
+                    stamp[m] = t
+                    slot[m] = ncand
+                    cand_node[ncand] = m
+                    cand_pb[ncand] = -np.inf
+                    cand_pnb[ncand] = -np.inf
+                    ncand += 1
+                k = slot[m]
+                src = pb if c == last else total  # a repeat needs a blank in between
+                cand_pnb[k] = _lse(cand_pnb[k], src + e[c])
+        tot = np.empty(ncand)
+        for k in range(ncand):
+            tot[k] = _lse(cand_pb[k], cand_pnb[k])
+        order = np.argsort(-tot, kind="mergesort")
+        keep = min(W, ncand)
+        for i in range(keep):
+            k = order[i]
+            beam_node[i] = cand_node[k]
+            beam_pb[i] = cand_pb[k]
+            beam_pnb[i] = cand_pnb[k]
+        nbeam = keep
+    for j in range(K):
+        labels[j, :] = -1
+        if j >= nbeam:
+            lengths[j] = -1
+            scores[j] = -np.inf
+            continue
+        ln = 0
+        n = beam_node[j]
+        while n != 0:
+            ln += 1
+            n = parent[n]
+        n = beam_node[j]
+        pos = ln
+        while n != 0:
+            pos -= 1
+            labels[j, pos] = label[n]
+            n = parent[n]
+        lengths[j] = ln
+        scores[j] = _lse(beam_pb[j], beam_pnb[j])
+
+
+@_jit
+def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K):
+    T, B, C = log_probs.shape
+    for b in range(B):
+        _beam_item(labels[b], lengths[b], scores[b], log_probs[:, b], input_lengths[b], C, blank, W, K)
+
+
+def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    _beam_search(labels, lengths, scores, log_probs, input_lengths, int(blank), int(beam_width), int(top_k))

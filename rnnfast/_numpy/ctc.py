@@ -1,6 +1,9 @@
-"""CTC reference kernels in NumPy. Same contract as csrc/ctc.h (shapes, log-space alpha/beta
+"""CTC reference kernels in NumPy (loss, prefix beam search). Same contract as csrc/ctc.h (shapes, log-space alpha/beta
 including the current frame's emission, guard columns, what is overwritten); written for
 clarity, vectorised over the extended-label states s only."""
+import math
+from collections import defaultdict
+
 import numpy as np
 
 
@@ -86,3 +89,52 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
         loss[b] = _item(None if grad is None else grad[:, b], alpha[b], beta[b], log_probs[:, b], targets[b],
                         int(target_lengths[b]), int(input_lengths[b]), blank, zero_infinity,
                         1 if grad_scale is None else grad_scale[b])
+
+
+# ---------------------------------------------------------------------------------- beam search
+def _lse2(a, b):
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+def beam_search_item(lp, Tb, blank, W, lm_fn=None, alpha=0.0, beta=0.0):
+    """Prefix beam search of one item, lp (T, C): a list of (labels, log score), best first.
+    Prefixes are tuples in a dict (equal prefixes merge); ``lm_fn(prefix, c)`` adds
+    ``alpha * lm + beta`` per appended label (its running sum is part of the ranking score)."""
+    C = lp.shape[1]
+    beams = {(): (0.0, -math.inf, 0.0)}  # prefix -> (log p ending in blank, ending in a label, LM score)
+    for t in range(Tb):
+        row = [float(v) for v in lp[t]]
+        nxt = defaultdict(lambda: [-math.inf, -math.inf, 0.0])
+        for prefix, (pb, pnb, lms) in beams.items():
+            total = _lse2(pb, pnb)
+            e = nxt[prefix]  # stay: a blank, or the last label repeated (collapses)
+            e[0] = _lse2(e[0], total + row[blank])
+            e[2] = lms
+            if prefix:
+                e[1] = _lse2(e[1], pnb + row[prefix[-1]])
+            for c in range(C):
+                if c == blank:
+                    continue
+                e2 = nxt[prefix + (c,)]
+                e2[2] = lms + (alpha * lm_fn(prefix, c) + beta if lm_fn is not None else 0.0)
+                src = pb if prefix and c == prefix[-1] else total  # a repeat needs a blank in between
+                e2[1] = _lse2(e2[1], src + row[c])
+        ranked = sorted(nxt.items(), key=lambda kv: -(_lse2(kv[1][0], kv[1][1]) + kv[1][2]))
+        beams = {k: tuple(v) for k, v in ranked[:W]}
+    return sorted(((list(k), _lse2(v[0], v[1]) + v[2]) for k, v in beams.items()), key=lambda kv: -kv[1])
+
+
+def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    T, B, C = log_probs.shape
+    labels[...] = -1
+    lengths[...] = -1
+    scores[...] = -np.inf
+    for b in range(B):
+        for j, (lab, sc) in enumerate(beam_search_item(log_probs[:, b], int(input_lengths[b]), blank, beam_width)[:top_k]):
+            labels[b, j, :len(lab)] = lab
+            lengths[b, j] = len(lab)
+            scores[b, j] = sc

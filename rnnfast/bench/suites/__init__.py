@@ -12,6 +12,7 @@ SUITES = {
     "lstm": "rnnfast.bench.suites.lstm",
     "rnn": "rnnfast.bench.suites.rnn",
     "ctc": "rnnfast.bench.suites.ctc",
+    "ctc_beam": "rnnfast.bench.suites.ctc_beam",
 }
 
 

@@ -65,3 +65,46 @@ class CTCSuite(Suite):
 
 
 SUITE = CTCSuite()
+
+
+class CTCBeamSuite(Suite):
+    """Prefix beam search (no LM), top 1, against the readable Python/NumPy reference (the
+    ``numpy`` backend's kernel): T=200, C=29, beam 10, B=16 (the issue's case)."""
+    name = "ctc_beam"
+    title = "CTC prefix beam search, beam 10, top 1 (log_probs: T,B,C)"
+    params = ("T", "B", "C", "W")
+    shapes = [(200, 16, 29, 10)]
+    quick_shapes = [(12, 2, 5, 3)]
+    passes = ("decode",)
+    baseline = "reference"
+    targets = [Target("cpp", "speedup", ">=", 50, shapes)]
+    err_tol = {"float32": 1e-5, "float64": 1e-12}
+
+    def setup(self, shape, dtype, rng):
+        T, B, C, W = shape
+        x = rng.standard_normal((T, B, C)).astype(dtype) * 3
+        lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(dtype)
+        return SimpleNamespace(shape=shape, lp=lp, il=np.full(B, T, np.int64), W=W)
+
+    @staticmethod
+    def _run(d, backend):
+        import rnnfast
+        from rnnfast.ctc import beam_search
+
+        with rnnfast.use_backend(backend):
+            out = beam_search(d.lp, d.il, beam_width=d.W)
+        return {"score": np.array([o[0][1] for o in out]),
+                "labels": np.array([sum(o[0][0]) + len(o[0][0]) for o in out], np.float64)}
+
+    def baseline_impl(self, d):
+        return {"decode": lambda: self._run(d, "numpy")}
+
+    def backend_impl(self, d, backend):
+        return {"decode": lambda: self._run(d, backend)}
+
+    def contenders(self, data, backends, unavailable):
+        # the numpy backend IS the reference: time it once, as the baseline
+        return super().contenders(data, [b for b in backends if b != "numpy"], unavailable)
+
+
+BEAM_SUITE = CTCBeamSuite()
