@@ -14,8 +14,10 @@ _jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def vsigmoid(v):
-    return 0.5 * np.tanh(0.5 * v) + 0.5  # no division: one tanh call
+def vsigmoid(v, half):
+    """sigmoid(v) = 0.5 tanh(v/2) + 0.5: one tanh call, no division. ``half`` is 0.5 in v's dtype,
+    so that float32 stays float32 (a float64 literal would promote the call to double tanh)."""
+    return half * np.tanh(half * v) + half
 
 
 @_jit
@@ -38,6 +40,8 @@ def _step_forward(h_new, y, has_y, g, hn, gh, sT, h, w_hh, b_hh, lengths, has_le
     """One step (gru.cpp step_forward). g (B,3H): on entry x W_ih^T + b_ih, on exit r, z, n.
     b_hh (3H,) is zeros when the model has no bias (the entry points pass that)."""
     B, H = h.shape
+    half = b_hh[:1] * 0 + 0.5  # 0.5 in the arrays' dtype (a 1-element array: numba keeps float32)
+    half = half[0]
     Gh = 3 * H if reset_after else 2 * H  # reset_after=false: r, z blocks now, n block after r
     _mul_wT(gh[:, :Gh], h, w_hh[:Gh], sT)
     for b in range(B):
@@ -45,8 +49,8 @@ def _step_forward(h_new, y, has_y, g, hn, gh, sT, h, w_hh, b_hh, lengths, has_le
         hb = h[b]
         ghb = gh[b]
         for j in range(H):
-            gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j])
-            gb[H + j] = vsigmoid(gb[H + j] + ghb[H + j] + b_hh[H + j])
+            gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j], half)
+            gb[H + j] = vsigmoid(gb[H + j] + ghb[H + j] + b_hh[H + j], half)
         if reset_after:
             for j in range(H):
                 hn[b, j] = ghb[2 * H + j] + b_hh[2 * H + j]
