@@ -83,22 +83,44 @@ def _item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scal
 
 @_jit
 def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-              zero_infinity, has_grad, has_scale):
+              zero_infinity, has_grad, has_scale, b0, b1):
+    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's OpenMP loop)."""
     T, B, C = log_probs.shape
-    if has_grad:
-        grad[:] = 0
-    for b in range(B):
+    for b in range(b0, b1):
+        if has_grad:
+            grad[:, b] = 0
         loss[b] = _item(grad[:, b] if has_grad else grad[:, 0], has_grad, alpha[b], beta[b], log_probs[:, b],
                         targets[b], target_lengths[b], input_lengths[b], C, blank, zero_infinity,
                         grad_scale[b] if has_scale else 1.0)
 
 
+def _over_batch(fn, B, *args):
+    """fn(*args, b0, b1) on contiguous blocks of the batch, one per kernel thread: the jitted
+    functions release the GIL (nogil), so Python threads run them in parallel (no numba threading
+    layer is started; see rnnfast/_threads.py)."""
+    from .._threads import get_num_threads
+
+    nt = max(1, min(get_num_threads(), B))
+    if nt == 1:
+        fn(*args, 0, B)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = [B * k // nt for k in range(nt + 1)]
+    with ThreadPoolExecutor(nt - 1) as ex:
+        futs = [ex.submit(fn, *args, bounds[k], bounds[k + 1]) for k in range(1, nt)]
+        fn(*args, bounds[0], bounds[1])
+        for f in futs:
+            f.result()
+
+
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
     dt = log_probs.dtype
-    _ctc_loss(loss, np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs,
-              targets, input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale,
-              int(blank), bool(zero_infinity), grad is not None, grad_scale is not None)
+    _over_batch(_ctc_loss, log_probs.shape[1], loss,
+                np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs, targets,
+                input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale, int(blank),
+                bool(zero_infinity), grad is not None, grad_scale is not None)
 
 
 # ---------------------------------------------------------------------------------- beam search
@@ -221,11 +243,12 @@ def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
 
 
 @_jit
-def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K):
+def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K, b0, b1):
     T, B, C = log_probs.shape
-    for b in range(B):
+    for b in range(b0, b1):
         _beam_item(labels[b], lengths[b], scores[b], log_probs[:, b], input_lengths[b], C, blank, W, K)
 
 
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
-    _beam_search(labels, lengths, scores, log_probs, input_lengths, int(blank), int(beam_width), int(top_k))
+    _over_batch(_beam_search, log_probs.shape[1], labels, lengths, scores, log_probs, input_lengths, int(blank),
+                int(beam_width), int(top_k))
