@@ -17,6 +17,7 @@ import sys
 COMMANDS = {
     "bench": "rnnfast.bench.__main__:register",
     "train": "rnnfast.apps.train:register",
+    "mytorch": "rnnfast.mytorch.cli:register",
 }
 
 

@@ -1,0 +1,1 @@
+"""MyTorch CTC (the handout's CTC/ folder)."""

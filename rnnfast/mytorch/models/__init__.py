@@ -1,0 +1,1 @@
+"""MyTorch models (the handout's models/ folder)."""

@@ -1,0 +1,1 @@
+"""MyTorch ``nn``: Linear, activations and SoftmaxCrossEntropy (the handout's mytorch/nn)."""
