@@ -515,11 +515,13 @@ void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores,
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled kernels (C++17). Arrays are allocated by the caller; see csrc/*.h.";
 
-  m.def("set_blas", [](uintptr_t sgemm, uintptr_t dgemm) {
+  m.def("set_blas", [](uintptr_t sgemm, uintptr_t dgemm, uintptr_t sgemv, uintptr_t dgemv) {
         blas().sgemm = reinterpret_cast<rnnfast::sgemm_t>(sgemm);
         blas().dgemm = reinterpret_cast<rnnfast::dgemm_t>(dgemm);
-      }, py::arg("sgemm"), py::arg("dgemm"),
-      "Install the Fortran-ABI sgemm/dgemm function addresses (from scipy.linalg.cython_blas).");
+        blas().sgemv = reinterpret_cast<rnnfast::sgemv_t>(sgemv);
+        blas().dgemv = reinterpret_cast<rnnfast::dgemv_t>(dgemv);
+      }, py::arg("sgemm"), py::arg("dgemm"), py::arg("sgemv") = 0, py::arg("dgemv") = 0,
+      "Install the Fortran-ABI ?gemm (and optionally ?gemv) addresses (from scipy.linalg.cython_blas).");
   m.def("blas_ready", []() { return blas().sgemm != nullptr && blas().dgemm != nullptr; });
   m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

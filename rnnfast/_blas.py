@@ -21,6 +21,7 @@ def capsule_address(module, name: str) -> int:
 
 
 def gemm_addresses() -> tuple:
+    """(sgemm, dgemm, sgemv, dgemv) addresses in SciPy's BLAS."""
     import scipy.linalg.cython_blas as cb
 
-    return capsule_address(cb, "sgemm"), capsule_address(cb, "dgemm")
+    return tuple(capsule_address(cb, n) for n in ("sgemm", "dgemm", "sgemv", "dgemv"))
