@@ -13,6 +13,7 @@ SUITES = {
     "rnn": "rnnfast.bench.suites.rnn",
     "ctc": "rnnfast.bench.suites.ctc",
     "ctc_beam": "rnnfast.bench.suites.ctc_beam",
+    "mytorch": "rnnfast.bench.suites.mytorch",
 }
 
 
