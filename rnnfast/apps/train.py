@@ -9,6 +9,7 @@ import importlib
 APPS = {
     "adding": "rnnfast.apps.adding:register",
     "word-lm": "rnnfast.apps.word_lm:register",
+    "gru-ctc": "rnnfast.apps.gru_ctc:register",
 }
 
 
