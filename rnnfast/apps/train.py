@@ -10,6 +10,7 @@ APPS = {
     "adding": "rnnfast.apps.adding:register",
     "word-lm": "rnnfast.apps.word_lm:register",
     "gru-ctc": "rnnfast.apps.gru_ctc:register",
+    "rnn-lm": "rnnfast.apps.rnn_lm:register",
 }
 
 
