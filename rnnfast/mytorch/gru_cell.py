@@ -8,11 +8,13 @@ PyTorch's equations (gate order r, z, n) on unbatched vectors::
 The twelve weights (``Wrx`` ... ``bnh``) and their gradients (``dWrx`` ... ``dbnh``) are the
 user-visible attributes training code reads and updates in place (``cell.Wrx -= lr * cell.dWrx``).
 They are views into packed (3h, d) / (3h, h) / (3h,) buffers that the kernel uses directly;
-assigning an attribute (``cell.Wrx = W``, ``init_weights``) copies into the buffer.
+assigning an attribute (``cell.Wrx = W``, ``init_weights``) copies into the buffer. A step calls
+the active backend's fused kernels directly on per-cell buffers allocated once (the per-call
+validation and allocation of ``rnnfast.functional`` cost more than the step itself here).
 """
 import numpy as np
 
-from rnnfast import functional as F
+from rnnfast import _backend
 
 _GATES = ("r", "z", "n")
 
@@ -56,6 +58,10 @@ class GRUCell:
         self._db_ih = np.zeros(3 * h)
         self._db_hh = np.zeros(3 * h)
         self.r = self.z = self.n = None
+        # kernel buffers (one row): outputs, cache and workspace of the fused step
+        self._h_new, self._gates, self._hn, self._gh = (np.empty((1, n)) for n in (h, 3 * h, h, 3 * h))
+        self._dx, self._dh, self._dgx, self._dgh, self._dtmp = (np.empty((1, n)) for n in (d, h, 3 * h, 3 * h, h))
+        self._x2 = self._h2 = None
 
     for _k, _g in enumerate(_GATES):
         locals()[f"W{_g}x"] = _block("_w_ih", _k)
@@ -81,20 +87,26 @@ class GRUCell:
         """x (d,), h_prev_t (h,) -> h_t (h,); leaves x, hidden, r, z, n set."""
         self.x = np.asarray(x, np.float64)
         self.hidden = np.asarray(h_prev_t, np.float64)
-        h_t, self._cache = F.gru_cell_forward(self.x.reshape(1, -1), self.hidden.reshape(1, -1), self._w_ih,
-                                              self._w_hh, self._b_ih, self._b_hh)
-        g = self._cache.gates[0]
-        H = self.h
+        if self.x.shape != (self.d,) or self.hidden.shape != (self.h,):
+            raise ValueError(f"GRUCell.forward: expected x ({self.d},) and h_prev_t ({self.h},), got {self.x.shape} "
+                             f"and {self.hidden.shape}")
+        self._x2 = np.ascontiguousarray(self.x).reshape(1, -1)
+        self._h2 = np.ascontiguousarray(self.hidden).reshape(1, -1)
+        self._kernels = _backend.kernels()
+        self._kernels.gru_cell_forward(self._h_new, self._gates, self._hn, self._gh, self._x2, self._h2, self._w_ih,
+                                       self._w_hh, self._b_ih, self._b_hh, True)
+        g, H = self._gates[0], self.h
         self.r, self.z, self.n = g[:H].copy(), g[H:2 * H].copy(), g[2 * H:].copy()
-        h_t = h_t[0]
-        assert h_t.shape == (self.h,)
-        return h_t
+        return self._h_new[0].copy()
 
     def backward(self, delta):
         """delta (h,) -> (dx (d,), dh_prev_t (h,)); accumulates all twelve dW*/db*."""
-        delta = np.asarray(delta, np.float64).reshape(1, -1)
-        grads = F.GRUGrads(None, None, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh)
-        g = F.gru_cell_backward(delta, self._cache, grads)
-        dx, dh_prev_t = g.dx[0], g.dh0[0]
-        assert dx.shape == (self.d,) and dh_prev_t.shape == (self.h,)
-        return dx, dh_prev_t
+        if self._x2 is None:
+            raise RuntimeError("GRUCell.backward called before forward")
+        delta = np.ascontiguousarray(delta, np.float64).reshape(1, -1)
+        if delta.shape != (1, self.h):
+            raise ValueError(f"GRUCell.backward: expected delta ({self.h},), got {np.shape(delta)}")
+        self._kernels.gru_cell_backward(self._dx, self._dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh,
+                                        self._dgx, self._dgh, self._dtmp, delta, self._x2, self._h2, self._w_ih,
+                                        self._w_hh, self._gates, self._hn, True)
+        return self._dx[0].copy(), self._dh[0].copy()
