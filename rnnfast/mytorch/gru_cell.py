@@ -7,10 +7,12 @@ PyTorch's equations (gate order r, z, n) on unbatched vectors::
 
 The twelve weights (``Wrx`` ... ``bnh``) and their gradients (``dWrx`` ... ``dbnh``) are the
 user-visible attributes training code reads and updates in place (``cell.Wrx -= lr * cell.dWrx``).
-They are views into packed (3h, d) / (3h, h) / (3h,) buffers that the kernel uses directly;
-assigning an attribute (``cell.Wrx = W``, ``init_weights``) copies into the buffer. A step calls
-the active backend's fused kernels directly on per-cell buffers allocated once (the per-call
-validation and allocation of ``rnnfast.functional`` cost more than the step itself here).
+They are views into packed (3h, d) / (3h, h) / (3h,) buffers (gate order r, z, n) that the kernel
+uses directly; assigning an attribute (``cell.Wrx = W``, ``init_weights``, ``cell.dWrx = 0``)
+copies into the buffer, so in-place updates and rebinding both reach the kernel. A step calls the
+active backend's fused kernels directly (the per-call validation of ``rnnfast.functional`` costs
+more than a one-row step); the arrays it leaves (``r``, ``z``, ``n``, the return values) are
+fresh for every step, never overwritten by the next one.
 """
 import numpy as np
 
@@ -19,60 +21,83 @@ from rnnfast import _backend
 _GATES = ("r", "z", "n")
 
 
-def _block(buf_name, k):
-    """A property exposing gate block k of the packed buffer ``buf_name``."""
+def _kernels():
+    """The active backend's kernel module (the cheap lookup first: this runs once per step)."""
+    return _backend._loaded.get(_backend.get_backend()) or _backend.kernels()
+
+
+_F64 = np.dtype(np.float64)
+
+
+def _row(a, n, name):
+    """``a`` (n elements) as a C-contiguous float64 (1, n) row: a view when it already is one."""
+    if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous:
+        return a[None]  # the common case, checked cheaply: this runs three times per step
+    a = np.ascontiguousarray(a, np.float64)
+    if a.size != n:
+        raise ValueError(f"GRUCell: expected {name} of shape ({n},), got {a.shape}")
+    return a.reshape(1, n)
+
+
+def _block(name, buf_name, k):
+    """Property ``name``: gate block k of the packed buffer ``buf_name`` (assignment copies in)."""
 
     def get(self):
-        buf = getattr(self, buf_name)
         h = self.h
-        return buf[k * h:(k + 1) * h]
+        return getattr(self, buf_name)[k * h:(k + 1) * h]
 
     def set(self, value):
-        v = np.asarray(value, dtype=np.float64)
         dst = get(self)
+        v = np.asarray(value, dtype=np.float64)
         if v.shape != dst.shape and v.size == dst.size:  # e.g. (h,) given as (h, 1)
             v = v.reshape(dst.shape)
-        if v.shape != dst.shape:
-            raise ValueError(f"expected shape {dst.shape}, got {v.shape}")
-        if not np.shares_memory(v, dst):
+        try:
+            v = np.broadcast_to(v, dst.shape)  # a scalar (cell.dWrx = 0) or a broadcastable row
+        except ValueError:
+            raise ValueError(f"GRUCell.{name}: expected shape {dst.shape}, got {np.shape(value)}") from None
+        same = (v.__array_interface__["data"][0] == dst.__array_interface__["data"][0] and v.strides == dst.strides)
+        if not same:  # `cell.Wrx -= ...` hands back the view itself: nothing to copy
             dst[...] = v
 
-    return property(get, set)
+    return property(get, set, doc=f"{name}: a view into the packed buffer {buf_name} (gate block {k}).")
 
 
 class GRUCell:
-    def __init__(self, in_dim, hidden_dim):
-        self.d = in_dim
-        self.h = hidden_dim
-        h, d = hidden_dim, in_dim
+    def __init__(self, input_size, hidden_size):
+        self.d = input_size
+        self.h = hidden_size
+        h, d = hidden_size, input_size
         self._w_ih = np.empty((3 * h, d))
         self._w_hh = np.empty((3 * h, h))
         self._b_ih = np.empty(3 * h)
         self._b_hh = np.empty(3 * h)
         # the spec's draw order: Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, then brx, bzx, bnx, brh, bzh, bnh
-        self.Wrx, self.Wzx, self.Wnx = (np.random.randn(h, d) for _ in range(3))
-        self.Wrh, self.Wzh, self.Wnh = (np.random.randn(h, h) for _ in range(3))
-        self.brx, self.bzx, self.bnx, self.brh, self.bzh, self.bnh = (np.random.randn(h) for _ in range(6))
+        self.Wrx = np.random.randn(h, d)
+        self.Wzx = np.random.randn(h, d)
+        self.Wnx = np.random.randn(h, d)
+        self.Wrh = np.random.randn(h, h)
+        self.Wzh = np.random.randn(h, h)
+        self.Wnh = np.random.randn(h, h)
+        self.brx = np.random.randn(h)
+        self.bzx = np.random.randn(h)
+        self.bnx = np.random.randn(h)
+        self.brh = np.random.randn(h)
+        self.bzh = np.random.randn(h)
+        self.bnh = np.random.randn(h)
         self._dw_ih = np.zeros((3 * h, d))
         self._dw_hh = np.zeros((3 * h, h))
         self._db_ih = np.zeros(3 * h)
         self._db_hh = np.zeros(3 * h)
-        self.r = self.z = self.n = None
-        # kernel buffers (one row): outputs, cache and workspace of the fused step
-        self._h_new, self._gates, self._hn, self._gh = (np.empty((1, n)) for n in (h, 3 * h, h, 3 * h))
-        self._dx, self._dh, self._dgx, self._dgh, self._dtmp = (np.empty((1, n)) for n in (d, h, 3 * h, 3 * h, h))
-        self._x2 = self._h2 = None
+        self._assigned = None  # {name: value} of x, hidden, r, z, n assigned since the last forward
+        # kernel workspace (one row), allocated once: gh (forward), dgx, dgh, dtmp (backward)
+        self._gh, self._dgx, self._dgh, self._dtmp = (np.empty((1, n)) for n in (3 * h, 3 * h, 3 * h, h))
+        self._step = None  # (kernels, x (1,d), h (1,h), gates (1,3h), hn (1,h)) of the last forward
 
     for _k, _g in enumerate(_GATES):
-        locals()[f"W{_g}x"] = _block("_w_ih", _k)
-        locals()[f"W{_g}h"] = _block("_w_hh", _k)
-        locals()[f"b{_g}x"] = _block("_b_ih", _k)
-        locals()[f"b{_g}h"] = _block("_b_hh", _k)
-        locals()[f"dW{_g}x"] = _block("_dw_ih", _k)
-        locals()[f"dW{_g}h"] = _block("_dw_hh", _k)
-        locals()[f"db{_g}x"] = _block("_db_ih", _k)
-        locals()[f"db{_g}h"] = _block("_db_hh", _k)
-    del _k, _g
+        for _name, _buf in ((f"W{_g}x", "_w_ih"), (f"W{_g}h", "_w_hh"), (f"b{_g}x", "_b_ih"), (f"b{_g}h", "_b_hh")):
+            locals()[_name] = _block(_name, _buf, _k)
+            locals()["d" + _name] = _block("d" + _name, "_d" + _buf[1:], _k)  # dWrx -> _dw_ih block 0
+    del _k, _g, _name, _buf
 
     def init_weights(self, Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh, bnh):
         self.Wrx, self.Wzx, self.Wnx = Wrx, Wzx, Wnx
@@ -80,33 +105,79 @@ class GRUCell:
         self.brx, self.bzx, self.bnx = brx, bzx, bnx
         self.brh, self.bzh, self.bnh = brh, bzh, bnh
 
+    def zero_grad(self):
+        for g in (self._dw_ih, self._dw_hh, self._db_ih, self._db_hh):
+            g[...] = 0
+
     def __call__(self, x, h_prev_t):
         return self.forward(x, h_prev_t)
 
     def forward(self, x, h_prev_t):
-        """x (d,), h_prev_t (h,) -> h_t (h,); leaves x, hidden, r, z, n set."""
-        self.x = np.asarray(x, np.float64)
-        self.hidden = np.asarray(h_prev_t, np.float64)
-        if self.x.shape != (self.d,) or self.hidden.shape != (self.h,):
-            raise ValueError(f"GRUCell.forward: expected x ({self.d},) and h_prev_t ({self.h},), got {self.x.shape} "
-                             f"and {self.hidden.shape}")
-        self._x2 = np.ascontiguousarray(self.x).reshape(1, -1)
-        self._h2 = np.ascontiguousarray(self.hidden).reshape(1, -1)
-        self._kernels = _backend.kernels()
-        self._kernels.gru_cell_forward(self._h_new, self._gates, self._hn, self._gh, self._x2, self._h2, self._w_ih,
-                                       self._w_hh, self._b_ih, self._b_hh, True)
-        g, H = self._gates[0], self.h
-        self.r, self.z, self.n = g[:H].copy(), g[H:2 * H].copy(), g[2 * H:].copy()
-        return self._h_new[0].copy()
+        """x (d,), h_prev_t (h,) -> h_t (h,); leaves x, hidden, r, z, n set (r, z, n: views of this
+        step's gate buffer, which the backward reads)."""
+        x2, h2 = _row(x, self.d, "x"), _row(h_prev_t, self.h, "h_prev_t")
+        H = self.h
+        h_new, gates, hn = np.empty((1, H)), np.empty((1, 3 * H)), np.empty((1, H))
+        k = _kernels()
+        k.gru_cell_forward(h_new, gates, hn, self._gh, x2, h2, self._w_ih, self._w_hh, self._b_ih, self._b_hh, True)
+        self._step = (k, x2, h2, gates, hn)
+        self._assigned = None
+        return h_new[0]
+
+    def _restored_step(self):
+        """The kernel inputs rebuilt from the attributes x, hidden, r, z, n, for a caller that
+        re-assigned some of them after forward (e.g. restoring a saved step before its backward, as
+        a handout-style multi-layer GRU does): the backward then uses them, as MyTorch's does."""
+        H = self.h
+        x2, h2 = _row(self.x, self.d, "GRUCell.x"), _row(self.hidden, H, "GRUCell.hidden")
+        gates = np.empty((1, 3 * H))
+        for i, nm in enumerate(("r", "z", "n")):
+            gates[0, i * H:(i + 1) * H] = _row(getattr(self, nm), H, f"GRUCell.{nm}")
+        hn = np.ascontiguousarray(h2 @ self.Wnh.T + self.bnh)  # W_hn h + b_hn, the kernel's reset_after cache
+        return x2, h2, gates, hn
 
     def backward(self, delta):
         """delta (h,) -> (dx (d,), dh_prev_t (h,)); accumulates all twelve dW*/db*."""
-        if self._x2 is None:
+        if self._step is None:
             raise RuntimeError("GRUCell.backward called before forward")
-        delta = np.ascontiguousarray(delta, np.float64).reshape(1, -1)
-        if delta.shape != (1, self.h):
-            raise ValueError(f"GRUCell.backward: expected delta ({self.h},), got {np.shape(delta)}")
-        self._kernels.gru_cell_backward(self._dx, self._dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh,
-                                        self._dgx, self._dgh, self._dtmp, delta, self._x2, self._h2, self._w_ih,
-                                        self._w_hh, self._gates, self._hn, True)
-        return self._dx[0].copy(), self._dh[0].copy()
+        k, x2, h2, gates, hn = self._step
+        if self._assigned:
+            x2, h2, gates, hn = self._restored_step()
+        dx, dh = np.empty((1, self.d)), np.empty((1, self.h))
+        k.gru_cell_backward(dx, dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh, self._dgx, self._dgh,
+                            self._dtmp, _row(delta, self.h, "delta"), x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+        return dx[0], dh[0]
+
+
+def _step_attr(name, doc):
+    """Property ``name`` (x, hidden, r, z, n): the last forward's value, a view of the kernel's
+    buffers (in-place writes reach the backward), unless assigned since (then the assigned value,
+    which the backward uses)."""
+    idx = {"x": 1, "hidden": 2}.get(name)
+    gate = "rzn".find(name) if name in ("r", "z", "n") else -1
+
+    def get(self):
+        a = self._assigned
+        if a and name in a:
+            return a[name]
+        st = self._step
+        if st is None:
+            return None
+        if idx is not None:
+            return st[idx][0]
+        H = self.h
+        return st[3][0, gate * H:(gate + 1) * H]
+
+    def set(self, value):
+        if self._assigned is None:
+            self._assigned = {}
+        self._assigned[name] = value
+
+    return property(get, set, doc=doc)
+
+
+GRUCell.x = _step_attr("x", "x (d,): the input of the last forward.")
+GRUCell.hidden = _step_attr("hidden", "hidden (h,): the state given to the last forward.")
+GRUCell.r = _step_attr("r", "r (h,): the reset gate of the last forward.")
+GRUCell.z = _step_attr("z", "z (h,): the update gate of the last forward.")
+GRUCell.n = _step_attr("n", "n (h,): the candidate state of the last forward.")

@@ -1,13 +1,33 @@
-"""MyTorch ``RNNCell`` (mytorch/rnn_cell.py) on rnnfast's fused single-step RNN kernels.
+"""MyTorch ``RNNCell`` (mytorch/rnn_cell.py) on rnnfast's fused single-step Elman RNN kernels.
 
 forward(x (B, d), h_prev_t (B, h)) -> tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).
 backward(delta, h_t, h_prev_l, h_prev_t) -> (dx, dh_prev_t); weight and bias gradients are
 accumulated (+=) and divided by the batch size, dx and dh_prev_t are not.
+
+The weights are plain attributes (as MyTorch: ``init_weights`` rebinds them, training code may
+update them in place or rebind them); every step reads the current ones. A step calls the active
+backend's kernel directly when its arrays are already what the kernel takes (float64 or float32
+throughout, C-contiguous), else goes through ``rnnfast.functional`` (which converts and checks).
+Arrays of mixed precision are computed in the wider one, as NumPy's products would.
 """
 import numpy as np
 
+from rnnfast import _backend
 from rnnfast import functional as F
-from rnnfast.functional import RNNCellCache
+
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+
+
+def _kernels():
+    return _backend._loaded.get(_backend.get_backend()) or _backend.kernels()
+
+
+def _ready(dt, *arrays):
+    """True if every array is an ndarray of dtype ``dt``, C-contiguous (the kernel takes it as is)."""
+    for a in arrays:
+        if not (type(a) is np.ndarray and a.dtype is dt and a.flags.c_contiguous):
+            return False
+    return True
 
 
 class RNNCell:
@@ -33,29 +53,67 @@ class RNNCell:
     def __call__(self, x, h_prev_t):
         return self.forward(x, h_prev_t)
 
+    def _dtype(self, *arrays):
+        """float32 only if every array is float32 (a non-float input counts as float64)."""
+        for a in arrays + (self.W_ih, self.W_hh, self.b_ih, self.b_hh):
+            if getattr(a, "dtype", None) is not _F32 and np.asarray(a).dtype != _F32:
+                return _F64
+        return _F32
+
     def _weights(self, dt):
         return [np.asarray(a, dt) for a in (self.W_ih, self.W_hh, self.b_ih, self.b_hh)]
 
     def forward(self, x, h_prev_t):
-        x = np.asarray(x)
-        dt = np.result_type(x.dtype, np.float32) if x.dtype.kind == "f" else np.float64
+        """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted)."""
+        dt = self._dtype(x, h_prev_t)
+        w = (self.W_ih, self.W_hh, self.b_ih, self.b_hh)
+        if (_ready(dt, x, h_prev_t, *w) and np.ndim(x) == 2 and x.shape[1] == self.input_size
+                and h_prev_t.shape == (x.shape[0], self.hidden_size) and self.W_ih.shape == (self.hidden_size,
+                                                                                              self.input_size)
+                and self.W_hh.shape == (self.hidden_size,) * 2 and self.b_ih.shape == self.b_hh.shape
+                == (self.hidden_size,)):
+            h_t = np.empty((x.shape[0], self.hidden_size), dt)
+            _kernels().rnn_cell_forward(h_t, x, h_prev_t, *w, False)
+            return h_t
         xb = np.atleast_2d(np.asarray(x, dt))
         h = np.atleast_2d(np.asarray(h_prev_t, dt))
         h_t, _ = F.rnn_cell_forward(xb, h, *self._weights(dt))
         return h_t.reshape(np.shape(h_prev_t)) if np.ndim(h_prev_t) == 1 else h_t
 
     def backward(self, delta, h_t, h_prev_l, h_prev_t):
-        """delta, h_t, h_prev_t (B, h); h_prev_l (B, d) (the input of this step)."""
-        delta = np.atleast_2d(delta)
-        dt = delta.dtype if delta.dtype.kind == "f" else np.float64
-        B = delta.shape[0]
-        w = self._weights(dt)
-        cache = RNNCellCache(F._backend.get_backend(), np.atleast_2d(np.asarray(h_prev_l, dt)),
-                             np.atleast_2d(np.asarray(h_prev_t, dt)), np.atleast_2d(np.asarray(h_t, dt)).copy(), w[0],
-                             w[1], True, True, False)
-        g = F.rnn_cell_backward(np.asarray(delta, dt), cache)
-        self.dW_ih += g.dw_ih / B
-        self.dW_hh += g.dw_hh / B
-        self.db_ih += g.db_ih / B
-        self.db_hh += g.db_hh / B
-        return g.dx, g.dh0
+        """delta, h_t, h_prev_t (B, h); h_prev_l (B, d) (the input of this step).
+        Returns (dx (B, d), dh_prev_t (B, h)); adds the weight and bias gradients / B."""
+        dt = self._dtype(delta, h_t, h_prev_l, h_prev_t)
+        shape = np.shape(delta)
+        delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.asarray(a, dt)) for a in (delta, h_t, h_prev_l, h_prev_t))
+        B, H, I = delta.shape[0], self.hidden_size, self.input_size
+        w = (self.W_ih, self.W_hh)
+        g = (self.dW_ih, self.dW_hh, self.db_ih, self.db_hh)
+        if (_ready(dt, h_t, h_prev_l, h_prev_t, *w, *g) and all(a.flags.writeable for a in g)
+                and delta.shape == h_t.shape == h_prev_t.shape == (B, H) and h_prev_l.shape == (B, I)
+                and w[0].shape == g[0].shape == (H, I) and w[1].shape == g[1].shape == (H, H)
+                and g[2].shape == g[3].shape == (H,)):
+            # the kernel accumulates dW += dg^T x: feeding it delta / B gives MyTorch's batch-averaged
+            # weight gradients in place; dx and dh (linear in delta) are scaled back
+            d = delta * (1.0 / B)
+            dx, dh, dg = np.empty((B, I), dt), np.empty((B, H), dt), np.empty((B, H), dt)
+            _kernels().rnn_cell_backward(dx, dh, *g, dg, d, h_prev_l, h_prev_t, h_t, *w, False)
+            dx *= B
+            dh *= B
+        else:  # through the functional API (it checks and converts), then average into the attributes
+            w_ih, w_hh = (np.ascontiguousarray(a) for a in self._weights(dt)[:2])
+            for name, a, want in (("delta", delta, (B, H)), ("h_t", h_t, (B, H)), ("h_prev_l", h_prev_l, (B, I)),
+                                  ("h_prev_t", h_prev_t, (B, H)), ("W_ih", w_ih, (H, I)), ("W_hh", w_hh, (H, H))):
+                if a.shape != want:
+                    raise ValueError(f"RNNCell.backward: {name} should have shape {want}, got {a.shape}")
+            cache = F.RNNCellCache(_backend.get_backend(), np.ascontiguousarray(h_prev_l),
+                                   np.ascontiguousarray(h_prev_t), np.array(h_t), w_ih, w_hh, True, True, False)
+            gr = F.rnn_cell_backward(delta, cache)
+            self.dW_ih += gr.dw_ih / B
+            self.dW_hh += gr.dw_hh / B
+            self.db_ih += gr.db_ih / B
+            self.db_hh += gr.db_hh / B
+            dx, dh = gr.dx, gr.dh0
+        if len(shape) == 1:
+            return dx[0], dh[0]
+        return dx, dh
