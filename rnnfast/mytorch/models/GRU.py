@@ -21,9 +21,17 @@ class GRU:
         return self.forward(input_seq, h0)
 
     def forward(self, input_seq, h0=None):
-        x = np.ascontiguousarray(np.asarray(input_seq, np.float64))
-        T, B, _ = x.shape
+        """input_seq (T, B, I), h0 (L, B, H) or None (zeros) -> (out (T, B, H), h_n (L, B, H))."""
+        x = np.ascontiguousarray(input_seq, np.float64)
         L, H = self.num_layers, self.hidden_size
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"GRU.forward: input_seq should have shape (T, B, {self.input_size}), got {x.shape}")
+        T, B, _ = x.shape
+        if h0 is not None:
+            h0 = np.ascontiguousarray(h0, np.float64)
+            if h0.shape != (L, B, H):
+                raise ValueError(f"GRU.forward: h0 should have shape {(L, B, H)} (num_layers, batch, hidden), "
+                                 f"got {h0.shape}")
         h_n = np.empty((L, B, H))
         self._caches = []
         for l, cell in enumerate(self.layers):
@@ -33,7 +41,8 @@ class GRU:
         return x, h_n
 
     def backward(self, d_out):
-        d = np.asarray(d_out, np.float64)
+        """d_out (T, B, H) -> d_input (T, B, I); adds every cell's twelve weight and bias gradients."""
+        d = np.ascontiguousarray(d_out, np.float64)
         for l in range(self.num_layers - 1, -1, -1):
             cell = self.layers[l]
             g = F.gru_backward(d, None, self._caches[l])

@@ -31,16 +31,23 @@ class RNNPhonemeClassifier:
     def forward(self, x, h_0=None):
         """x (B, T, d), h_0 (L, B, h) or None -> logits (B, output_size); keeps ``hiddens``, the
         T+1 states (L, B, h) (hiddens[0] = h_0)."""
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"RNNPhonemeClassifier.forward: x should have shape (batch, seq_len, input_size), "
+                             f"got {x.shape}")
         B, T = x.shape[0], x.shape[1]
         L, H = self.num_layers, self.hidden_size
         self.x = x
-        h0 = np.zeros((L, B, H)) if h_0 is None else h_0
-        layer_in = np.ascontiguousarray(np.asarray(x, np.float64).transpose(1, 0, 2))  # (T, B, d)
+        h0 = np.zeros((L, B, H)) if h_0 is None else np.asarray(h_0, np.float64)
+        if h0.shape != (L, B, H):
+            raise ValueError(f"RNNPhonemeClassifier.forward: h_0 should have shape {(L, B, H)}, got {h0.shape}")
+        layer_in = np.ascontiguousarray(x.transpose(1, 0, 2), np.float64)  # (T, B, d)
         states = np.empty((T + 1, L, B, H))
         states[0] = h0
         self._caches = []
         for l, cell in enumerate(self.rnn):
-            y, _, cache = F.rnn_forward(layer_in, h0[l], cell.W_ih, cell.W_hh, cell.b_ih, cell.b_hh)
+            w = [np.ascontiguousarray(a, np.float64) for a in (cell.W_ih, cell.W_hh, cell.b_ih, cell.b_hh)]
+            y, _, cache = F.rnn_forward(layer_in, np.ascontiguousarray(h0[l]), *w)
             states[1:, l] = y
             self._caches.append(cache)
             layer_in = y
