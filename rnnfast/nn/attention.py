@@ -59,16 +59,17 @@ class CausalSelfAttention(Module):
         hb, q, k, v, a, c = self._cache
         do = as_float_array("do", do, 3, self.dtype).transpose(1, 0, 2)  # (B, T, D)
         sc = self.dtype.type(1 / math.sqrt(self.dk))
-        self.W_o.accumulate(np.einsum("btd,bte->de", do, c))
+        flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (B*T, n): weight gradients as one GEMM each
+        self.W_o.accumulate(flat(do).T @ flat(c))
         dc = do @ self.W_o.data                                     # (B, T, dv)
         da = dc @ v.transpose(0, 2, 1)                              # (B, T, T)
         dv = a.transpose(0, 2, 1) @ dc                              # (B, T, dv)
         ds = a * (da - (da * a).sum(-1, keepdims=True)) * sc        # softmax backward; masked entries have a = 0
         dq = ds @ k
         dk = ds.transpose(0, 2, 1) @ q
-        self.W_q.accumulate(np.einsum("btk,btd->kd", dq, hb))
-        self.W_k.accumulate(np.einsum("btk,btd->kd", dk, hb))
-        self.W_v.accumulate(np.einsum("btk,btd->kd", dv, hb))
+        self.W_q.accumulate(flat(dq).T @ flat(hb))
+        self.W_k.accumulate(flat(dk).T @ flat(hb))
+        self.W_v.accumulate(flat(dv).T @ flat(hb))
         dh = dq @ self.W_q.data + dk @ self.W_k.data + dv @ self.W_v.data
         return np.ascontiguousarray(dh.transpose(1, 0, 2))
 
