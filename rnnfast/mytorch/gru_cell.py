@@ -29,12 +29,16 @@ def _kernels():
 _F64 = np.dtype(np.float64)
 
 
+def _squeezed(shape):
+    return tuple(s for s in shape if s != 1)
+
+
 def _row(a, n, name):
     """``a`` (n elements) as a C-contiguous float64 (1, n) row: a view when it already is one."""
     if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous:
         return a[None]  # the common case, checked cheaply: this runs three times per step
     a = np.ascontiguousarray(a, np.float64)
-    if a.size != n:
+    if _squeezed(a.shape) != _squeezed((n,)):  # (n,), (1, n), (n, 1), ... but never a matrix
         raise ValueError(f"GRUCell: expected {name} of shape ({n},), got {a.shape}")
     return a.reshape(1, n)
 
@@ -49,7 +53,7 @@ def _block(name, buf_name, k):
     def set(self, value):
         dst = get(self)
         v = np.asarray(value, dtype=np.float64)
-        if v.shape != dst.shape and v.size == dst.size:  # e.g. (h,) given as (h, 1)
+        if v.shape != dst.shape and _squeezed(v.shape) == _squeezed(dst.shape):  # e.g. (h,) given as (h, 1)
             v = v.reshape(dst.shape)
         try:
             v = np.broadcast_to(v, dst.shape)  # a scalar (cell.dWrx = 0) or a broadcastable row

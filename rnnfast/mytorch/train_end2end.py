@@ -10,8 +10,7 @@ from .nn.linear import Linear
 class GRU_CTC:
     def __init__(self, input_size, hidden_size, num_layers, num_symbols):
         self.gru = GRU(input_size, hidden_size, num_layers)
-        self.linear = Linear(hidden_size, num_symbols)
-        self.linear.W = np.random.randn(num_symbols, hidden_size) * 0.1  # zeros would give the GRU no gradient
+        self.linear = Linear(hidden_size, num_symbols)  # MyTorch's Linear starts at zero (no draws)
         self.ctc = CTCLoss(BLANK=0)
 
     def forward(self, x, targets, input_lengths, target_lengths):
