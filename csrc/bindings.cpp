@@ -20,6 +20,7 @@
 #include "blas.h"
 #include "ctc.h"
 #include "ctc_decode.h"
+#include "ctc_prob.h"
 #include "gru.h"
 #include "lstm.h"
 #include "rnn.h"
@@ -684,4 +685,85 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("labels"), py::arg("lengths"), py::arg("scores"), py::arg("log_probs"), py::arg("input_lengths"),
         py::arg("blank"), py::arg("beam_width"), py::arg("top_k"), "CTC prefix beam search; see csrc/ctc_decode.h.");
+
+  // @@CTC_PROB_BINDINGS@@ probability-space CTC, MyTorch semantics (see csrc/ctc_prob.h). The per-dtype
+  // bodies are generic lambdas (RNNFAST_DISPATCH needs a named function template, which cannot be
+  // declared inside this body); `dtype_dispatch` calls them with a float or double tag.
+  {
+    auto dtype_dispatch = [](const py::object& key, const char* name, auto&& fn) {
+      if (!py::isinstance<py::array>(key)) throw py::type_error(std::string(name) + " must be a NumPy array");
+      py::dtype dt = py::reinterpret_borrow<py::array>(key).dtype();
+      if (dt.is(py::dtype::of<float>())) return fn(float(0));
+      if (dt.is(py::dtype::of<double>())) return fn(double(0));
+      throw py::type_error(std::string(name) + ": expected float32 or float64, got " + std::string(py::str(dt)));
+    };
+    m.def("ctc_prob_alpha_beta",
+          [dtype_dispatch](py::object alpha, py::object beta, py::object gamma, py::object y, py::object ext,
+                           py::object skip) {
+            dtype_dispatch(y, "y", [&](auto tag) {
+              using T = decltype(tag);
+              const int64_t Tn = dim(y, "y", 0, 2), C = dim(y, "y", 1, 2), S = dim(ext, "ext", 0, 1);
+              if (Tn < 1 || S < 1)
+                throw py::value_error("y and ext must be non-empty, got T=" + std::to_string(Tn) +
+                                      ", S=" + std::to_string(S));
+              T* pa = Arg<T>::get(alpha, "alpha", {Tn, S}, true, true);
+              T* pb = Arg<T>::get(beta, "beta", {Tn, S}, true, true);
+              T* pg = Arg<T>::get(gamma, "gamma", {Tn, S}, true, true);
+              if (pg && !(pa && pb)) throw py::value_error("gamma needs alpha and beta (both not None)");
+              const T* py_ = Arg<T>::get(y, "y", {Tn, C}, false);
+              const int64_t* pe = Arg<int64_t>::get(ext, "ext", {S}, false);
+              const int64_t* ps = Arg<int64_t>::get(skip, "skip", {S}, false);
+              for (int64_t s = 0; s < S; ++s)
+                if (pe[s] < 0 || pe[s] >= C)
+                  throw py::value_error("ext[" + std::to_string(s) + "] = " + std::to_string(pe[s]) +
+                                        " is outside [0, C=" + std::to_string(C) + ")");
+              py::gil_scoped_release nogil;
+              rnnfast::ctc_prob_alpha_beta<T>(pa, pb, pg, py_, pe, ps, (int)Tn, (int)C, (int)S);
+            });
+          },
+          py::arg("alpha"), py::arg("beta"), py::arg("gamma"), py::arg("y"), py::arg("ext"), py::arg("skip"),
+          "MyTorch CTC alpha, beta (excluding the current frame), gamma of one sequence; see csrc/ctc_prob.h.");
+    m.def("ctc_prob_loss",
+          [dtype_dispatch](py::object loss, py::object grad, py::object gamma, py::object work, py::object y,
+                           py::object targets, py::object input_lengths, py::object target_lengths, int64_t blank) {
+            dtype_dispatch(y, "y", [&](auto tag) {
+              using T = decltype(tag);
+              const int64_t Tn = dim(y, "y", 0, 3), B = dim(y, "y", 1, 3), C = dim(y, "y", 2, 3);
+              const int64_t Lpad = dim(targets, "targets", 1, 2), Smax = dim(gamma, "gamma", 2, 3);
+              if (blank < 0 || blank >= C)
+                throw py::value_error("blank = " + std::to_string(blank) + " is outside [0, C=" + std::to_string(C) +
+                                      ")");
+              T* pl = Arg<T>::get(loss, "loss", {B}, true);
+              T* pg = Arg<T>::get(grad, "grad", {Tn, B, C}, true, true);
+              T* pgam = Arg<T>::get(gamma, "gamma", {B, Tn, Smax}, true);
+              T* pw = Arg<T>::get(work, "work", {B, 2, Smax}, true);
+              const T* py_ = Arg<T>::get(y, "y", {Tn, B, C}, false);
+              const int64_t* pt = Arg<int64_t>::get(targets, "targets", {B, Lpad}, false);
+              const int64_t* pil = Arg<int64_t>::get(input_lengths, "input_lengths", {B}, false);
+              const int64_t* ptl = Arg<int64_t>::get(target_lengths, "target_lengths", {B}, false);
+              for (int64_t b = 0; b < B; ++b) {
+                if (pil[b] < 0 || pil[b] > Tn)
+                  throw py::value_error("input_lengths[" + std::to_string(b) + "] = " + std::to_string(pil[b]) +
+                                        " is outside [0, T=" + std::to_string(Tn) + "]");
+                if (ptl[b] < 0 || ptl[b] > Lpad || 2 * ptl[b] + 1 > Smax)
+                  throw py::value_error("target_lengths[" + std::to_string(b) + "] = " + std::to_string(ptl[b]) +
+                                        " is outside [0, min(Lpad=" + std::to_string(Lpad) + ", (Smax-1)/2=" +
+                                        std::to_string((Smax - 1) / 2) + ")]");
+                for (int64_t i = 0; i < ptl[b]; ++i) {
+                  const int64_t l = pt[b * Lpad + i];
+                  if (l < 0 || l >= C || l == blank)
+                    throw py::value_error("targets[" + std::to_string(b) + ", " + std::to_string(i) + "] = " +
+                                          std::to_string(l) + ": labels must be in [0, C=" + std::to_string(C) +
+                                          ") and differ from blank=" + std::to_string(blank));
+                }
+              }
+              py::gil_scoped_release nogil;
+              rnnfast::ctc_prob_loss<T>(pl, pg, pgam, pw, py_, pt, pil, ptl, (int)Tn, (int)B, (int)C, (int)Lpad,
+                                        (int)Smax, (int)blank);
+            });
+          },
+          py::arg("loss"), py::arg("grad"), py::arg("gamma"), py::arg("work"), py::arg("y"), py::arg("targets"),
+          py::arg("input_lengths"), py::arg("target_lengths"), py::arg("blank"),
+          "MyTorch CTC expected-divergence loss, gradient dY and posteriors; see csrc/ctc_prob.h.");
+  }
 }

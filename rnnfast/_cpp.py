@@ -14,3 +14,4 @@ from ._core import (  # noqa: E402,F401
 from ._core import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward  # noqa: E402,F401
 from ._core import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward  # noqa: E402,F401
 from ._core import ctc_beam_search, ctc_loss  # noqa: E402,F401
+from ._core import ctc_prob_alpha_beta, ctc_prob_loss  # noqa: E402,F401

@@ -1,0 +1,159 @@
+"""Probability-space CTC (MyTorch semantics) jitted with numba, mirroring csrc/ctc_prob.cpp function by
+function (read csrc/ctc_prob.h for the contract: raw probabilities, beta excluding the current frame,
+log-space recursions in the loss, what is overwritten). Batch items are split over Python threads
+calling the nogil kernel, as the C++ OpenMP loop (``_over_batch``)."""
+import math
+
+import numpy as np
+from numba import njit
+
+from .ctc import _over_batch
+
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def lse3(a, b, c):
+    """log(exp(a) + exp(b) + exp(c)); -inf when all three are -inf."""
+    m = max(a, max(b, c))
+    if m == -np.inf:
+        return m
+    return m + math.log(math.exp(a - m) + math.exp(b - m) + math.exp(c - m))
+
+
+@_jit
+def _ext_of(tgt, s, blank):
+    return tgt[s >> 1] if s & 1 else blank
+
+
+@_jit
+def _skip_of(tgt, s):
+    return (s & 1) == 1 and s >= 2 and tgt[s >> 1] != tgt[(s >> 1) - 1]
+
+
+@_jit
+def _alpha_beta(alpha, beta, gamma, has_a, has_b, has_g, y, ext, skip):
+    T, S = y.shape[0], ext.shape[0]
+    if has_a:
+        alpha[0, :] = 0
+        alpha[0, 0] = y[0, ext[0]]
+        if S > 1:
+            alpha[0, 1] = y[0, ext[1]]
+        for t in range(1, T):
+            for s in range(S):
+                v = alpha[t - 1, s]
+                if s >= 1:
+                    v += alpha[t - 1, s - 1]
+                if s >= 2 and skip[s] != 0:
+                    v += alpha[t - 1, s - 2]
+                alpha[t, s] = v * y[t, ext[s]]
+    if has_b:
+        beta[T - 1, :] = 0
+        beta[T - 1, S - 1] = 1
+        if S > 1:
+            beta[T - 1, S - 2] = 1
+        for t in range(T - 2, -1, -1):
+            for s in range(S):
+                v = beta[t + 1, s] * y[t + 1, ext[s]]
+                if s + 1 < S:
+                    v += beta[t + 1, s + 1] * y[t + 1, ext[s + 1]]
+                if s + 2 < S and skip[s + 2] != 0:
+                    v += beta[t + 1, s + 2] * y[t + 1, ext[s + 2]]
+                beta[t, s] = v
+    if has_g:
+        for t in range(T):
+            tot = 0.0
+            for s in range(S):
+                gamma[t, s] = alpha[t, s] * beta[t, s]
+                tot += gamma[t, s]
+            for s in range(S):
+                gamma[t, s] = gamma[t, s] / tot  # 0 / 0 = NaN on a frame no path reaches (error_model numpy)
+
+
+def ctc_prob_alpha_beta(alpha, beta, gamma, y, ext, skip):
+    dummy = np.empty((1, 1), y.dtype)
+    _alpha_beta(dummy if alpha is None else alpha, dummy if beta is None else beta,
+                dummy if gamma is None else gamma, alpha is not None, beta is not None, gamma is not None, y, ext, skip)
+
+
+@_jit
+def _loss_item(grad, has_grad, b, g, wk, y, tgt, L, Tb, C, blank):
+    """One item (ctc_prob.cpp loss_item): g (T, Smax) its gamma block, wk (2, Smax) its log-beta rows,
+    y (T, B, C) and grad (T, B, C) read/written at column b. Returns the item's loss."""
+    S = 2 * L + 1
+    ninf = -np.inf
+    if Tb == 0:
+        return 0.0 if L == 0 else np.inf
+    # ---- log-alpha in the gamma rows
+    for s in range(S):
+        g[0, s] = ninf
+    g[0, 0] = math.log(y[0, b, blank])
+    if S > 1:
+        g[0, 1] = math.log(y[0, b, _ext_of(tgt, 1, blank)])
+    for t in range(1, Tb):
+        for s in range(S):
+            a1 = g[t - 1, s - 1] if s >= 1 else ninf
+            a2 = g[t - 1, s - 2] if _skip_of(tgt, s) else ninf
+            g[t, s] = lse3(g[t - 1, s], a1, a2) + math.log(y[t, b, _ext_of(tgt, s, blank)])
+    logp = lse3(g[Tb - 1, S - 1], g[Tb - 1, S - 2] if S > 1 else ninf, ninf)
+    if logp == ninf:  # infeasible
+        for t in range(Tb):
+            for s in range(S):
+                g[t, s] = np.nan
+            if has_grad:
+                for k in range(C):
+                    grad[t, b, k] = np.nan
+        return np.inf
+    # ---- backward sweep: log-beta row t, then gamma row t, loss and gradient
+    loss = 0.0
+    for t in range(Tb - 1, -1, -1):
+        lb = wk[t & 1]
+        if t == Tb - 1:
+            for s in range(S):
+                lb[s] = ninf
+            lb[S - 1] = 0.0
+            if S > 1:
+                lb[S - 2] = 0.0
+        else:
+            n = wk[(t + 1) & 1]
+            for s in range(S):
+                x0 = n[s] + math.log(y[t + 1, b, _ext_of(tgt, s, blank)])
+                x1 = n[s + 1] + math.log(y[t + 1, b, _ext_of(tgt, s + 1, blank)]) if s + 1 < S else ninf
+                x2 = (n[s + 2] + math.log(y[t + 1, b, _ext_of(tgt, s + 2, blank)])
+                      if (s + 2 < S and _skip_of(tgt, s + 2)) else ninf)
+                lb[s] = lse3(x0, x1, x2)
+        m = ninf
+        for s in range(S):
+            g[t, s] += lb[s]
+            m = max(m, g[t, s])
+        tot = 0.0
+        for s in range(S):
+            g[t, s] = math.exp(g[t, s] - m)
+            tot += g[t, s]
+        inv = 1.0 / tot
+        for s in range(S):
+            g[t, s] *= inv
+            if g[t, s] == 0:
+                continue  # unreachable state: 0 log 0 = 0, 0 / 0 = 0
+            k = _ext_of(tgt, s, blank)
+            loss -= g[t, s] * math.log(y[t, b, k])
+            if has_grad:
+                grad[t, b, k] -= g[t, s] / y[t, b, k]
+    return loss
+
+
+@_jit
+def _ctc_prob_loss(loss, grad, gamma, work, y, targets, input_lengths, target_lengths, blank, has_grad, b0, b1):
+    """Items b0 <= b < b1 (the caller splits the batch over threads)."""
+    C = y.shape[2]
+    for b in range(b0, b1):
+        gamma[b] = 0
+        if has_grad:
+            grad[:, b] = 0
+        loss[b] = _loss_item(grad, has_grad, b, gamma[b], work[b], y, targets[b], target_lengths[b],
+                             input_lengths[b], C, blank)
+
+
+def ctc_prob_loss(loss, grad, gamma, work, y, targets, input_lengths, target_lengths, blank):
+    _over_batch(_ctc_prob_loss, y.shape[1], loss, np.empty((1, 1, 1), y.dtype) if grad is None else grad, gamma,
+                work, y, targets, input_lengths, target_lengths, int(blank), grad is not None)
