@@ -43,15 +43,21 @@ MODULES = {
 
 
 def install_import_aliases(overwrite: bool = False) -> list:
-    """Register the handout module names in ``sys.modules`` (names already imported from
-    elsewhere are left alone unless ``overwrite``). Returns the names registered."""
+    """Register the handout module names in ``sys.modules`` so that ``import mytorch.gru_cell``,
+    ``from nn.loss import SoftmaxCrossEntropy``, ``import CTC.CTC`` ... give rnnfast's classes.
+
+    A name already imported from elsewhere is left alone (with the names under it: ``nn.linear``
+    is not grafted onto someone else's ``nn``) unless ``overwrite``. Returns the names registered.
+    """
     done = []
     for name, target in MODULES.items():
+        parent, _, child = name.rpartition(".")
+        if parent and sys.modules.get(parent) is not importlib.import_module(MODULES[parent]):
+            continue  # the parent is another package (left alone above): keep out of it
         if name in sys.modules and not overwrite:
             continue
         sys.modules[name] = importlib.import_module(target)
-        parent, _, child = name.rpartition(".")
-        if parent and parent in sys.modules:  # so that `import mytorch.nn.linear; mytorch.nn.linear` works
+        if parent:  # so that `import mytorch.nn.linear; mytorch.nn.linear` works
             setattr(sys.modules[parent], child, sys.modules[name])
         done.append(name)
     return done

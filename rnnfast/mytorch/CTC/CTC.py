@@ -2,8 +2,21 @@
 logged or renormalised), beta EXCLUDING the current frame, and the lecture's expected-divergence
 loss -sum_t sum_s gamma[t, s] log y[t, ext_s]. (rnnfast.ctc.ctc_loss is the exact negative
 log-likelihood in log space with PyTorch semantics; these classes follow the course instead.)
-The recursions are vectorised over the extended-label states."""
+
+The recursions and the batched loss + gradient run on rnnfast's probability-space CTC kernels
+(``rnnfast.ctc_prob``: prob_alpha_beta, prob_ctc_loss) when this rnnfast has them; otherwise on
+the NumPy transcription below (vectorised over the extended-label states), which is also what
+``KERNELS = False`` selects.
+"""
 import numpy as np
+
+try:
+    from rnnfast.ctc_prob import prob_alpha_beta as _prob_alpha_beta
+    from rnnfast.ctc_prob import prob_ctc_loss as _prob_ctc_loss
+except ImportError:  # an rnnfast without the probability-space kernels: the NumPy transcription
+    _prob_alpha_beta = _prob_ctc_loss = None
+
+KERNELS = _prob_alpha_beta is not None  # module switch: False forces the NumPy transcription
 
 
 class CTC:
@@ -22,6 +35,11 @@ class CTC:
 
     def get_forward_probs(self, logits, extended_symbols, skip_connect):
         """logits (T, C) probabilities -> alpha (T, S)."""
+        if KERNELS:
+            return _prob_alpha_beta(logits, extended_symbols, skip_connect, compute=("alpha",))[0]
+        return self._forward_numpy(np.asarray(logits), extended_symbols, skip_connect)
+
+    def _forward_numpy(self, logits, extended_symbols, skip_connect):
         y = logits[:, extended_symbols]
         T, S = y.shape
         alpha = np.zeros((T, S))
@@ -40,6 +58,11 @@ class CTC:
         """logits (T, C) -> beta (T, S), excluding the current frame:
         beta[T-1, S-1] = beta[T-1, S-2] = 1; beta[t, s] = sum over s' in {s, s+1, s+2 if skip[s+2]}
         of beta[t+1, s'] * y[t+1, ext s']."""
+        if KERNELS:
+            return _prob_alpha_beta(logits, extended_symbols, skip_connect, compute=("beta",))[1]
+        return self._backward_numpy(np.asarray(logits), extended_symbols, skip_connect)
+
+    def _backward_numpy(self, logits, extended_symbols, skip_connect):
         y = logits[:, extended_symbols]
         T, S = y.shape
         beta = np.zeros((T, S))
@@ -67,15 +90,27 @@ class CTCLoss:
         self.ctc = CTC(BLANK)
         self.gammas = []
         self.extended_symbols = []
+        self._dY = None
 
     def __call__(self, logits, target, input_lengths, target_lengths):
         return self.forward(logits, target, input_lengths, target_lengths)
 
     def forward(self, logits, target, input_lengths, target_lengths):
         """logits (T, B, C) probabilities, target (B, Lpad), lengths (B,) -> mean over the batch
-        of the expected divergence."""
+        of the expected divergence. Keeps ``gammas`` and ``extended_symbols`` (one per item)."""
         self.logits, self.target = logits, target
         self.input_lengths, self.target_lengths = input_lengths, target_lengths
+        if KERNELS:
+            loss, self._dY, gamma = _prob_ctc_loss(logits, target, input_lengths, target_lengths, self.BLANK,
+                                                   return_gamma=True)
+            self.gammas, self.extended_symbols = [], []
+            for b in range(len(loss)):
+                tgt = np.asarray(target)[b, :int(target_lengths[b])]
+                ext, _ = self.ctc.extend_target_with_blank(tgt)
+                self.extended_symbols.append(ext)
+                self.gammas.append(gamma[b, :int(input_lengths[b]), :len(ext)])
+            return float(np.sum(loss) / len(loss))
+        self._dY = None
         B = target.shape[0]
         total = np.zeros(B)
         self.gammas, self.extended_symbols = [], []
@@ -89,11 +124,13 @@ class CTCLoss:
             self.gammas.append(gamma)
             self.extended_symbols.append(ext)
             total[b] = -(gamma * np.log(y[:, ext])).sum()
-        return np.sum(total) / B
+        return float(np.sum(total) / B)
 
     def backward(self):
         """dY (T, B, C): dY[t, b, ext_s] -= gamma[t, s] / y[t, ext_s], summed over repeated symbols,
         zero beyond each input length, not divided by B."""
+        if self._dY is not None:
+            return self._dY.copy()
         T, B, C = self.logits.shape
         dY = np.zeros_like(self.logits, dtype=np.float64)
         for b in range(B):

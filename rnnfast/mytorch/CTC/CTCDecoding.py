@@ -22,7 +22,7 @@ class GreedySearchDecoder:
             if i != prev and i != 0:
                 path.append(self.symbol_set[i - 1])
             prev = i
-        return "".join(path), prob
+        return "".join(path), float(prob)
 
 
 class BeamSearchDecoder:
