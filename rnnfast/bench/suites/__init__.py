@@ -14,6 +14,7 @@ SUITES = {
     "ctc": "rnnfast.bench.suites.ctc",
     "ctc_beam": "rnnfast.bench.suites.ctc_beam",
     "mytorch": "rnnfast.bench.suites.mytorch",
+    "ctc_prob": "rnnfast.bench.suites.ctc_prob",
 }
 
 
