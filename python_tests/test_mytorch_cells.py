@@ -194,13 +194,15 @@ def test_gru_cell_backward_uses_a_restored_step():
     and assigns them back before that step's backward: the gradients are the true ones (torch)."""
     np.random.seed(3)
     T, d, H = 4, 3, 5
-    g = GRUCell(d, H)
+    g0 = g = GRUCell(d, H)
     xs, h0, dys = np.random.randn(T, d), np.random.randn(H), np.random.randn(T, H)
     h, saved = h0, []
     for t in range(T):
         h = g(xs[t], h)
         saved.append({k: np.array(getattr(g, k)) for k in ("x", "hidden", "r", "z", "n")})
     dh, dxs = np.zeros(H), [None] * T
+    g = GRUCell(d, H)  # a fresh cell (no forward at all) with the same weights: the steps are set by hand
+    g.init_weights(*(getattr(g0, n) for n in GRU_NAMES))
     for t in range(T - 1, -1, -1):
         for k, v in saved[t].items():
             setattr(g, k, v)

@@ -142,11 +142,15 @@ class GRUCell:
 
     def backward(self, delta):
         """delta (h,) -> (dx (d,), dh_prev_t (h,)); accumulates all twelve dW*/db*."""
-        if self._step is None:
-            raise RuntimeError("GRUCell.backward called before forward")
-        k, x2, h2, gates, hn = self._step
-        if self._assigned:
+        if self._step is not None:
+            k, x2, h2, gates, hn = self._step
+            if self._assigned:
+                x2, h2, gates, hn = self._restored_step()
+        elif self._assigned and set(self._assigned) >= {"x", "hidden", "r", "z", "n"}:  # a step given by hand
+            k = _kernels()
             x2, h2, gates, hn = self._restored_step()
+        else:
+            raise RuntimeError("GRUCell.backward called before forward (or before x, hidden, r, z, n were set)")
         dx, dh = np.empty((1, self.d)), np.empty((1, self.h))
         k.gru_cell_backward(dx, dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh, self._dgx, self._dgh,
                             self._dtmp, _row(delta, self.h, "delta"), x2, h2, self._w_ih, self._w_hh, gates, hn, True)
