@@ -25,14 +25,17 @@
 //   input_lengths   (B,) int64 in [0, Tn];  target_lengths (B,) int64 in [0, Lpad]
 //   gamma  OUT      (B, Tn, Smax), Smax >= 2*max(target_lengths)+1: item b's posteriors in
 //                   gamma[b, :T_b, :S_b] (S_b = 2 L_b + 1), every other entry 0. OVERWRITTEN.
-//   work   WORKSPACE (B, 2, Smax): two log-beta rows per item.
+//   work   WORKSPACE (B, 2, Smax): two beta (or log-beta) rows per item.
 //   loss   OUT      (B,) expected divergence  -sum_{t<T_b} sum_s gamma[t,s] log y[t,b,ext s]. OVERWRITTEN.
 //   grad   OUT      (Tn, B, C) or nullptr: dY[t,b,c] = -sum_{s: ext s = c} gamma[t,s] / y[t,b,c] for
 //                   t < T_b, 0 for t >= T_b (not divided by B). OVERWRITTEN.
 //   Terms with gamma = 0 contribute 0 (0 log 0 = 0, 0/0 = 0: a state is unreachable exactly when one
-//   of its emissions is 0). The recursions run in log space (log-alpha is kept in `gamma` until the
-//   backward sweep overwrites it with the posteriors; log-beta in `work`), so long sequences and
-//   tiny probabilities never underflow; gamma is normalised per frame, as the spec defines it.
+//   of its emissions is 0). gamma is normalised per frame, as the spec defines it, so the kernel may
+//   rescale the recursions freely: it runs them in probability space with every alpha and beta row
+//   normalised to sum 1 (alpha kept in `gamma` until the backward sweep overwrites it with the
+//   posteriors; beta rows in `work`), and redoes an item in log space when a row or a frame's
+//   sum_s alpha*beta of those normalised rows underflows (below 1e-200, float32 1e-25). Long sequences
+//   and tiny probabilities therefore never underflow.
 //   Infeasible item (no alignment of its target fits in T_b frames, or all paths have probability 0):
 //   loss = +inf, gamma rows t < T_b NaN, grad rows t < T_b NaN. T_b = 0: loss 0 if L_b = 0, else +inf.
 //   Items run in parallel on the kernel's OpenMP threads; nothing is allocated.

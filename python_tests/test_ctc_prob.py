@@ -204,6 +204,25 @@ def test_long_sequences_do_not_underflow(backend, dtype):
     close(dY, want_dY, tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_confident_wrong_model_takes_the_exact_path(backend, dtype):
+    """Blank at 1 - 2e-12 everywhere, 30 labels in 100 frames: P(target) ~ 1e-330, the normalised
+    forward and backward rows barely overlap, so the compiled kernels leave their scaled recursions
+    for log space; compared with rnnfast's log-space CTC posteriors (see the test above)."""
+    T, B, C, L = 100, 2, 3, 30
+    rng = np.random.default_rng(10)
+    y = np.empty((T, B, C))
+    y[:, 0] = [1 - 2e-12, 1e-12, 1e-12]
+    y[:, 1] = rng.dirichlet(np.ones(C), size=T)  # an ordinary item alongside
+    tg, il, tl = rng.integers(1, C, size=(B, L)), np.array([T, 90]), np.array([L, 25])
+    loss, dY = prob_ctc_loss(y.astype(dtype), tg, il, tl)
+    _, g = ctc.ctc_loss(np.log(y), tg, il, tl, reduction="none", return_grad=True)
+    post = np.where(np.arange(T)[:, None, None] < il[None, :, None], y - g, 0)
+    close(loss, -(post * np.log(y)).sum(axis=(0, 2)), 1e-9 if dtype == np.float64 else 1e-4)
+    close(dY * y, -post, 1e-9 if dtype == np.float64 else 1e-4)  # dY * y: the posteriors, in [-1, 0]
+    assert np.isfinite(dY).all() and (np.abs(dY[:, 0, 1:]).max() > 1e9)
+
+
 def test_infeasible_items_and_empty_inputs(backend):
     y = probs(np.random.default_rng(5), (3, 3, 3))
     tg = np.array([[1, 1], [1, 2], [2, 0]])
