@@ -13,8 +13,12 @@ import numpy as np
 try:
     from rnnfast.ctc_prob import prob_alpha_beta as _prob_alpha_beta
     from rnnfast.ctc_prob import prob_ctc_loss as _prob_ctc_loss
-except ImportError:  # an rnnfast without the probability-space kernels: the NumPy transcription
-    _prob_alpha_beta = _prob_ctc_loss = None
+except ImportError:
+    try:
+        from rnnfast.ctc import prob_alpha_beta as _prob_alpha_beta
+        from rnnfast.ctc import prob_ctc_loss as _prob_ctc_loss
+    except ImportError:  # an rnnfast without the probability-space kernels: the NumPy transcription
+        _prob_alpha_beta = _prob_ctc_loss = None
 
 KERNELS = _prob_alpha_beta is not None  # module switch: False forces the NumPy transcription
 
