@@ -32,8 +32,8 @@ class GRU_Cell:
         """x (d,), h (h,) -> h_t (h,); sets z, r, h_tilde."""
         self.x = np.asarray(x, np.float64).reshape(-1)
         self.hidden = np.asarray(h, np.float64).reshape(-1)
-        w_ih = np.concatenate([self.Wrx, -self.Wzx, self.Wx])
-        w_hh = np.concatenate([self.Wrh, -self.Wzh, self.Wh])
+        w_ih = np.concatenate([self.Wrx, -np.asarray(self.Wzx), self.Wx], dtype=np.float64)
+        w_hh = np.concatenate([self.Wrh, -np.asarray(self.Wzh), self.Wh], dtype=np.float64)
         h_t, self._cache = F.gru_cell_forward(self.x[None], self.hidden[None], w_ih, w_hh, reset_after=False)
         g = self._cache.gates[0]
         H = self.h
