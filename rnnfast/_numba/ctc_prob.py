@@ -7,28 +7,12 @@ import math
 import numpy as np
 from numba import njit
 
+from .ctc import _ext as _ext_of  # shared with the log-space CTC kernels
 from .ctc import _over_batch
+from .ctc import _skip as _skip_of
+from .ctc import lse3
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
-
-
-@_jit
-def lse3(a, b, c):
-    """log(exp(a) + exp(b) + exp(c)); -inf when all three are -inf."""
-    m = max(a, max(b, c))
-    if m == -np.inf:
-        return m
-    return m + math.log(math.exp(a - m) + math.exp(b - m) + math.exp(c - m))
-
-
-@_jit
-def _ext_of(tgt, s, blank):
-    return tgt[s >> 1] if s & 1 else blank
-
-
-@_jit
-def _skip_of(tgt, s):
-    return (s & 1) == 1 and s >= 2 and tgt[s >> 1] != tgt[(s >> 1) - 1]
 
 
 @_jit
