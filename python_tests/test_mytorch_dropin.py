@@ -128,7 +128,7 @@ def test_shim_installer_round_trip(tmp_path, capsys):
     r = subprocess.run([sys.executable, "train_end2end.py"], cwd=root, capture_output=True, text=True, env=_env())
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().split("\n")
-    assert len(lines) == 10 and lines[0].startswith("Epoch 1, Loss: ")
+    assert len(lines) == 10 and lines[0].startswith("Epoch 0, Loss: ")
 
     assert _cli("install", root) == 0  # re-install over its own shims: no --force needed
     installed = _snapshot(root)
