@@ -246,6 +246,11 @@ void ctc_prob_alpha_beta(T* alpha, T* beta, T* gamma, const T* y, const int64_t*
   }
 }
 
+// Below this many state-frames (about 10 ms on one core) a batch runs on the calling thread: a
+// parallel region can cost a scheduler time slice (measured 8 ms) when another process holds the
+// other core, far more than such a batch takes.
+constexpr int64_t kParallelWork = int64_t(1) << 20;
+
 template <class T>
 void ctc_prob_loss(T* loss, T* grad, T* gamma, T* work, const T* y, const int64_t* targets,
                    const int64_t* input_lengths, const int64_t* target_lengths, int Tn, int B, int C, int Lpad,
@@ -253,7 +258,9 @@ void ctc_prob_loss(T* loss, T* grad, T* gamma, T* work, const T* y, const int64_
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in y and grad
   if (grad) std::memset(grad, 0, sizeof(T) * (size_t)Tn * B * C);  // frames past T_b stay 0
   std::memset(gamma, 0, sizeof(T) * (size_t)B * Tn * Smax);
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1)
+  int64_t frames = 0;  // state-frames of the whole batch
+  for (int b = 0; b < B; ++b) frames += input_lengths[b] * (2 * target_lengths[b] + 1);
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && frames >= kParallelWork)
   for (int b = 0; b < B; ++b) {
     loss[b] = loss_item<T>(grad ? grad + (int64_t)b * C : nullptr, gamma + (int64_t)b * Tn * Smax,
                            work + (int64_t)b * 2 * Smax, y + (int64_t)b * C, ldt, targets + (int64_t)b * Lpad,

@@ -267,6 +267,30 @@ def test_backends_agree():
                 close(g, r, tol)
 
 
+def test_threaded_batches_agree_with_the_reference():
+    """A batch of >= 2^20 state-frames runs its items on the kernel threads (cpp OpenMP, numba
+    Python threads); smaller ones on the calling thread. Both against the NumPy reference."""
+    rng = np.random.default_rng(11)
+    T, B, C, L = 1200, 8, 8, 90
+    tg = rng.integers(1, C, size=(B, L))
+    il = rng.integers(1000, T + 1, size=B)
+    tl = rng.integers(60, L + 1, size=B)
+    assert int(np.dot(il, 2 * tl + 1)) >= 1 << 20
+    y = probs(rng, (T, B, C))
+    with rnnfast.use_backend("numpy"):
+        ref = prob_ctc_loss(y, tg, il, tl, return_gamma=True)
+    prev = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(2)
+    try:
+        for be in rnnfast.available_backends():
+            if be != "numpy":
+                with rnnfast.use_backend(be):
+                    for g, r in zip(prob_ctc_loss(y, tg, il, tl, return_gamma=True), ref):
+                        close(g, r, 1e-11)
+    finally:
+        rnnfast.set_num_threads(prev)
+
+
 # ---------------------------------------------------------------- bad input
 def test_bad_input_raises_clear_errors(backend):
     y = probs(np.random.default_rng(8), (5, 2, 4))

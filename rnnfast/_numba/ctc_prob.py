@@ -229,7 +229,13 @@ def _ctc_prob_loss(loss, grad, gamma, work, y, targets, input_lengths, target_le
                              input_lengths[b], C, blank, tiny)
 
 
+PARALLEL_WORK = 1 << 20  # state-frames below which the batch stays on the calling thread (ctc_prob.cpp)
+
+
 def ctc_prob_loss(loss, grad, gamma, work, y, targets, input_lengths, target_lengths, blank):
-    _over_batch(_ctc_prob_loss, y.shape[1], loss, np.empty((1, 1, 1), y.dtype) if grad is None else grad, gamma,
-                work, y, targets, input_lengths, target_lengths, int(blank), grad is not None,
-                1e-25 if y.dtype == np.float32 else 1e-200)  # underflow threshold, as ctc_prob.cpp kTiny
+    B = y.shape[1]
+    small = int(np.dot(input_lengths, 2 * target_lengths + 1)) < PARALLEL_WORK
+    run = (lambda fn, B, *a: fn(*a, 0, B)) if small else _over_batch
+    run(_ctc_prob_loss, B, loss, np.empty((1, 1, 1), y.dtype) if grad is None else grad, gamma, work, y, targets,
+        input_lengths, target_lengths, int(blank), grad is not None,
+        1e-25 if y.dtype == np.float32 else 1e-200)  # underflow threshold, as ctc_prob.cpp kTiny
