@@ -1,5 +1,9 @@
 """rnnfast: fast CPU recurrent-network (GRU, LSTM, Elman RNN) and CTC kernels for NumPy,
 with forward and backward passes and three interchangeable backends (cpp, numba, numpy)."""
+from ._blas_arch import select_openblas_coretype as _select_openblas_coretype
+
+_select_openblas_coretype()  # before anything loads SciPy's OpenBLAS (see rnnfast/_blas_arch.py)
+
 from ._backend import available_backends, get_backend, set_backend, use_backend  # noqa: F401
 from ._threads import get_num_threads, set_num_threads  # noqa: F401
 from . import functional  # noqa: F401
