@@ -25,41 +25,193 @@ inline T lse3(T a, T b, T c) {
   return mm + vlog(vexp(a - mm) + vexp(b - mm) + vexp(c - mm));  // all -inf: 0 + log(0) = -inf
 }
 
-// Per-thread scratch of one item, grown once and reused (no allocation once warm):
-// ext (S) extended labels; sk2 (S) 0 where state s may be entered from s-2, else -inf (added to
-// alpha[t-1, s-2]); nk2 (S) the same for s+2 seen from s (beta); post (S) posteriors of one frame.
+// Underflow checks of the scaled pass (see ctc.h). Double drops a term when it falls below
+// kDenorm; in the normalised rows of frame t that is below kDenorm / rowsum (alpha sum c_t, beta sum
+// d_t), and the paths through such a term carry at most S kDenorm / (rowsum * z_t) of the total,
+// z_t = sum_s alpha*beta of the normalised rows. Requiring z_t * min(c_t, d_t) >= kOverlap keeps
+// that below S * 2e-18 per frame; otherwise (or on a zero, inf or NaN sum) the item is redone in
+// log space. kRowTiny only keeps 1 / rowsum finite.
+constexpr double kDenorm = 2.3e-308;
+constexpr double kOverlap = 1e-290;
+constexpr double kRowTiny = 1e-300;
+
+// Per-thread scratch of one item, grown once and reused (no allocation once warm).
+// Log-space pass: ext (S) extended labels; sk2 (S) 0 where state s may be entered from s-2, else
+// -inf (added to alpha[t-1, s-2]); nk2 (S) the same for s+2 seen from s (beta); post (S) posteriors.
+// Scaled pass (double): m2 / n2 (S) the same masks as 1/0; even (S) 1 on blank states; ex (C) one
+// frame's exp(log_probs); bt (S) a beta row; ne (S+2) beta times emission, two zero guards after;
+// gam (S) alpha*beta; pc (C) the per-class posterior of one frame; wd, we (Tb, ldw) the item's
+// alpha rows and emissions (see scaled_item). Kept between calls: a thread holds the largest item's
+// 16 * Tb * ldw bytes, so that repeated calls touch no fresh pages.
 template <class T>
 struct ItemScratch {
   std::vector<int> ext;
   std::vector<T> sk2, nk2, post;
-  void resize(int S) {
+  std::vector<double> m2, n2, even, ex, bt, ne, gam, pc, wd, we;
+  void resize(int S, int C, int Tb, int64_t ldw) {
+    if ((int64_t)wd.size() < Tb * ldw) {
+      wd.resize(Tb * ldw);
+      we.resize(Tb * ldw);
+    }
     if ((int)ext.size() < S) {
       ext.resize(S);
       sk2.resize(S);
       nk2.resize(S);
       post.resize(S);
+      m2.resize(S);
+      n2.resize(S);
+      even.resize(S);
+      bt.resize(S);
+      ne.resize(S + 2);
+      gam.resize(S);
+    }
+    if ((int)ex.size() < C) {
+      ex.resize(C);
+      pc.resize(C);
     }
   }
 };
 
-// One batch item. Rows of a, bt have Smax2 entries: [guard, guard, s = 0 .. S-1, ...] for alpha
-// (guards before), [s = 0 .. S-1, guard, guard, ...] for beta (guards after), so the recursions
-// over s have no boundary branches.
+// Scaled (probability-space) pass of one item, in double: alpha and beta rows each normalised to
+// sum 1, so the recursions are products and sums only (they vectorise); exp(log_probs) once per
+// (frame, class). loss = -(sum_t log c_t + log(alpha share of the two final states)); the
+// posteriors are the per-frame normalised alpha*beta (the scales cancel); beta excludes the
+// current frame (as csrc/ctc_prob). Scratch rows of w.wd (alpha) and w.we (emissions) are ldw doubles:
+// wd[t] = [alpha(t, 0..S-1), c_t, 0, 0], we[t] = [emission(t, 0..S-1)]. exp(log_probs[t]) goes into
+// the gradient row (in T) until the backward sweep turns it into the gradient. Without grad_b the
+// backward sweep still runs (its overlaps are the underflow check) but writes nothing.
+// Returns false, having written unusable values into wd, we and grad_b, when a check fails (see
+// kOverlap) or the item is infeasible; the caller then runs log_item. w holds ext, m2, n2, even.
 template <class T>
-T item(T* grad_b, T* a, T* bt, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb, int C, int Smax2,
-       int blank, bool zero_infinity, T scale, int64_t ldg) {
+bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb,
+                 int C, int blank, T scale, int64_t ldg, ItemScratch<T>& w) {
   const int S = 2 * L + 1;
-  if (Tb == 0) return L == 0 ? T(0) : (zero_infinity ? T(0) : std::numeric_limits<T>::infinity());
-  static thread_local ItemScratch<T> w;
-  w.resize(S);
-  int* ext = w.ext.data();
-  T* sk2 = w.sk2.data();
-  T* nk2 = w.nk2.data();
-  for (int s = 0; s < S; ++s) {
-    ext[s] = (s & 1) ? (int)tgt[s >> 1] : blank;
-    sk2[s] = ((s & 1) && s >= 2 && tgt[s >> 1] != tgt[(s >> 1) - 1]) ? T(0) : kNegInf<T>;
+  double* wd = w.wd.data();
+  double* we = w.we.data();
+  const int* ext = w.ext.data();
+  const double* m2 = w.m2.data();
+  const double* n2 = w.n2.data();
+  const double* even = w.even.data();
+  double* ex = w.ex.data();
+  // ---- alpha, normalised rows; emissions; exp(log_probs) of every frame into the gradient rows
+  double logsum = 0;
+  for (int t = 0; t < Tb; ++t) {
+    const T* lpt = lp + t * ldt;
+#pragma omp simd
+    for (int k = 0; k < C; ++k) ex[k] = vexp((double)lpt[k]);
+    if (grad_b) {
+      T* g = grad_b + t * ldg;
+#pragma omp simd
+      for (int k = 0; k < C; ++k) g[k] = (T)ex[k];
+    }
+    double* e = we + t * ldw;
+#pragma omp simd
+    for (int s = 0; s < S; ++s) e[s] = ex[ext[s]];
+    double* c = wd + t * ldw;
+    double sum = 0;
+    if (t == 0) {
+      for (int s = 0; s < S; ++s) c[s] = 0.0;
+      c[0] = e[0];
+      if (S > 1) c[1] = e[1];
+      sum = S > 1 ? c[0] + c[1] : c[0];
+    } else {
+      const double* p = c - ldw;
+      // s = 0, 1 by hand (no guards before the row)
+      double v = p[0] * e[0];
+      c[0] = v;
+      sum = v;
+      if (S > 1) {
+        v = (p[1] + p[0]) * e[1];
+        c[1] = v;
+        sum += v;
+      }
+      double sum2 = 0;
+#pragma omp simd reduction(+ : sum2)
+      for (int s = 2; s < S; ++s) {
+        const double u = (p[s] + p[s - 1] + m2[s] * p[s - 2]) * e[s];
+        c[s] = u;
+        sum2 += u;
+      }
+      sum += sum2;
+    }
+    if (!(sum >= kRowTiny && sum <= 1e300)) return false;  // also NaN
+    logsum += std::log(sum);
+    const double inv = 1.0 / sum;
+#pragma omp simd
+    for (int s = 0; s < S; ++s) c[s] *= inv;
+    c[S] = sum;
   }
-  for (int s = 0; s < S; ++s) nk2[s] = s + 2 < S ? sk2[s + 2] : kNegInf<T>;
+  const double* last = wd + (Tb - 1) * ldw;
+  const double fin = S > 1 ? last[S - 1] + last[S - 2] : last[S - 1];
+  if (!(fin > 0)) return false;  // infeasible (or the final states underflowed)
+  const double nll = -(logsum + std::log(fin));
+  // ---- backward sweep: beta row t (excluding frame t), overlap check, posteriors, gradient row t
+  double* bt = w.bt.data();
+  double* ne = w.ne.data();  // beta[t+1, s] * emission[t+1, s]; ne[S], ne[S+1] = 0 (guards)
+  double* gam = w.gam.data();
+  double* pc = w.pc.data();
+  ne[S] = ne[S + 1] = 0.0;
+  const double sc = scale;
+  for (int t = Tb - 1; t >= 0; --t) {
+    double d = 1.0;
+    if (t == Tb - 1) {
+      for (int s = 0; s < S; ++s) bt[s] = 0.0;
+      bt[S - 1] = 1.0;
+      if (S > 1) bt[S - 2] = 1.0;
+    } else {
+      double sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int s = 0; s < S; ++s) {
+        const double v = ne[s] + ne[s + 1] + n2[s] * ne[s + 2];
+        bt[s] = v;
+        sum += v;
+      }
+      if (!(sum >= kRowTiny && sum <= 1e300)) return false;
+      const double inv = 1.0 / sum;
+#pragma omp simd
+      for (int s = 0; s < S; ++s) bt[s] *= inv;
+      d = sum;
+    }
+    const double* ar = wd + t * ldw;
+    double z = 0, zb = 0;
+#pragma omp simd reduction(+ : z, zb)
+    for (int s = 0; s < S; ++s) {
+      const double v = ar[s] * bt[s];
+      gam[s] = v;
+      z += v;
+      zb += even[s] * v;
+    }
+    if (!(z * std::min(ar[S], d) >= kOverlap)) return false;
+    if (t > 0) {
+      const double* e = we + t * ldw;
+#pragma omp simd
+      for (int s = 0; s < S; ++s) ne[s] = bt[s] * e[s];
+    }
+    if (!grad_b) continue;
+    T* g = grad_b + t * ldg;  // holds exp(log_probs[t])
+    const double iz = 1.0 / z;
+    for (int k = 0; k < C; ++k) pc[k] = 0.0;
+    pc[blank] = zb * iz;
+    for (int j = 0; j < L; ++j) pc[tgt[j]] += gam[2 * j + 1] * iz;
+#pragma omp simd
+    for (int k = 0; k < C; ++k) g[k] = (T)(((double)g[k] - pc[k]) * sc);
+  }
+  loss = (T)nll;
+  return true;
+}
+
+// Log-space pass of one item (exact where the scaled pass underflows). Rows of a, bt have Smax2
+// entries: [guard, guard, s = 0 .. S-1, ...] for alpha (guards before), [s = 0 .. S-1, guard,
+// guard, ...] for beta (guards after), so the recursions over s have no boundary branches. lp rows
+// have stride ldt and start at the item's column block; grad_b (nullable) likewise with stride ldg.
+// Writes every gradient row t < Tb. Returns the item's loss.
+template <class T>
+T log_item(T* grad_b, T* a, T* bt, const T* lp, int64_t ldt, int L, int Tb, int C, int Smax2, int blank,
+           bool zero_infinity, T scale, int64_t ldg, ItemScratch<T>& w) {
+  const int S = 2 * L + 1;
+  const int* ext = w.ext.data();
+  const T* sk2 = w.sk2.data();
+  const T* nk2 = w.nk2.data();
   // ---- alpha
   {
     T* c = a + 2;
@@ -120,6 +272,39 @@ T item(T* grad_b, T* a, T* bt, const T* lp, int64_t ldt, const int64_t* tgt, int
   return nll;
 }
 
+// One item: extended labels and masks, the scaled pass, else (underflow or infeasible) the
+// log-space pass from scratch. Zeroes the gradient rows Tb <= t < Tn.
+template <class T>
+T item(T* grad_b, T* a, T* bt, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb, int Tn, int C,
+       int Smax2, int blank, bool zero_infinity, T scale, int64_t ldg) {
+  if (grad_b)
+    for (int t = Tb; t < Tn; ++t) std::memset(grad_b + t * ldg, 0, sizeof(T) * C);
+  if (Tb == 0) return L == 0 ? T(0) : (zero_infinity ? T(0) : std::numeric_limits<T>::infinity());
+  const int S = 2 * L + 1;
+  const int64_t ldw = (S + 8) & ~7;  // >= S + 1, rows 64-byte aligned in the scratch
+  static thread_local ItemScratch<T> w;
+  w.resize(S, C, Tb, ldw);
+  for (int s = 0; s < S; ++s) {
+    const bool skip = (s & 1) && s >= 2 && tgt[s >> 1] != tgt[(s >> 1) - 1];
+    w.ext[s] = (s & 1) ? (int)tgt[s >> 1] : blank;
+    w.sk2[s] = skip ? T(0) : kNegInf<T>;
+    w.m2[s] = skip ? 1.0 : 0.0;
+    w.even[s] = (s & 1) ? 0.0 : 1.0;
+  }
+  for (int s = 0; s < S; ++s) {
+    w.nk2[s] = s + 2 < S ? w.sk2[s + 2] : kNegInf<T>;
+    w.n2[s] = s + 2 < S ? w.m2[s + 2] : 0.0;
+  }
+  T loss;
+  if (scaled_item(loss, grad_b, ldw, lp, ldt, tgt, L, Tb, C, blank, scale, ldg, w)) return loss;
+  return log_item(grad_b, a, bt, lp, ldt, L, Tb, C, Smax2, blank, zero_infinity, scale, ldg, w);
+}
+
+// Below this many state-frames (sum of T_b * S_b) a batch runs on the calling thread: a parallel
+// region can cost a scheduler time slice (measured 8 ms for csrc/ctc_prob) when another process
+// holds the other core, far more than such a batch takes.
+constexpr int64_t kParallelWork = int64_t(1) << 18;
+
 }  // namespace
 
 template <class T>
@@ -127,13 +312,14 @@ void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int
               const int64_t* input_lengths, const int64_t* target_lengths, const T* grad_scale, int Tn, int B,
               int C, int Smax, int Smax2, int blank, bool zero_infinity) {
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in log_probs and grad
-  if (grad) std::memset(grad, 0, sizeof(T) * (size_t)Tn * B * C);  // frames past T_b stay 0
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1)
+  int64_t work = 0;
+  for (int b = 0; b < B; ++b) work += input_lengths[b] * (2 * target_lengths[b] + 1);
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && work >= kParallelWork)
   for (int b = 0; b < B; ++b) {
     const int64_t ws = (int64_t)b * Tn * Smax2;
     loss[b] = item<T>(grad ? grad + (int64_t)b * C : nullptr, alpha + ws, beta + ws, log_probs + (int64_t)b * C, ldt,
-                      targets + (int64_t)b * Smax, (int)target_lengths[b], (int)input_lengths[b], C, Smax2, blank,
-                      zero_infinity, grad_scale ? grad_scale[b] : T(1), ldt);
+                      targets + (int64_t)b * Smax, (int)target_lengths[b], (int)input_lengths[b], Tn, C, Smax2,
+                      blank, zero_infinity, grad_scale ? grad_scale[b] : T(1), ldt);
   }
 }
 

@@ -115,7 +115,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     k = _backend.kernels()
     loss = np.empty(B, dt)
     alpha = np.empty((B, T, Smax2), dt)
-    beta = np.empty((B, T, Smax2), dt) if return_grad else alpha  # beta unused without a gradient
+    beta = np.empty((B, T, Smax2), dt)
     grad = np.empty((T, B, C), dt) if return_grad else None
     if reduction == "mean":
         scale = (1.0 / (np.maximum(tl, 1) * max(B, 1))).astype(dt)
