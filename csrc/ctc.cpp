@@ -72,16 +72,17 @@ struct ItemScratch {
   }
 };
 
-// Scaled (probability-space) pass of one item, in double: alpha and beta rows each normalised to
-// sum 1, so the recursions are products and sums only (they vectorise); exp(log_probs) once per
-// (frame, class). loss = -(sum_t log c_t + log(alpha share of the two final states)); the
-// posteriors are the per-frame normalised alpha*beta (the scales cancel); beta excludes the
-// current frame (as csrc/ctc_prob). Scratch rows of w.wd (alpha) and w.we (emissions) are ldw doubles:
-// wd[t] = [alpha(t, 0..S-1), c_t, 0, 0], we[t] = [emission(t, 0..S-1)]. exp(log_probs[t]) goes into
-// the gradient row (in T) until the backward sweep turns it into the gradient. Without grad_b the
-// backward sweep still runs (its overlaps are the underflow check) but writes nothing.
-// Returns false, having written unusable values into wd, we and grad_b, when a check fails (see
-// kOverlap) or the item is infeasible; the caller then runs log_item. w holds ext, m2, n2, even.
+// Scaled (probability-space) pass of one item, in double. Alpha rows A_t = alpha_t / prod_{u<t} c_u
+// with c_t = sum_s A_t[s] (each row computed from the previous one divided by its sum, so every row
+// sums to c_t, about one frame's emission), beta rows B_t (beta excluding frame t, as csrc/ctc_prob)
+// scaled the same way with sums d_t: products and sums only, so the loops vectorise; exp(log_probs)
+// once per (frame, class). loss = -(sum_{t<Tb-1} log c_t + log(A_{Tb-1}[S-1] + A_{Tb-1}[S-2]));
+// posteriors = A_t B_t / sum_s A_t B_t (the scales cancel). Scratch rows (ldw doubles) w.wd[t] =
+// [A_t, c_t], w.we[t] = emissions of frame t; exp(log_probs[t]) waits in the gradient row (in T)
+// until the backward sweep turns it into the gradient. Without grad_b the backward sweep still runs
+// (its overlaps are the underflow check) but writes nothing. Returns false, leaving unusable values
+// in the gradient rows, when a check fails (see kOverlap) or the item is infeasible; the caller then
+// runs log_item. w holds ext, m2, n2, even.
 template <class T>
 bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb,
                  int C, int blank, T scale, int64_t ldg, ItemScratch<T>& w) {
@@ -93,8 +94,8 @@ bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, cons
   const double* n2 = w.n2.data();
   const double* even = w.even.data();
   double* ex = w.ex.data();
-  // ---- alpha, normalised rows; emissions; exp(log_probs) of every frame into the gradient rows
-  double logsum = 0;
+  // ---- alpha; emissions; exp(log_probs) of every frame into the gradient rows
+  double logsum = 0, inv = 1;  // inv = 1 / c_{t-1}
   for (int t = 0; t < Tb; ++t) {
     const T* lpt = lp + t * ldt;
 #pragma omp simd
@@ -105,74 +106,68 @@ bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, cons
       for (int k = 0; k < C; ++k) g[k] = (T)ex[k];
     }
     double* e = we + t * ldw;
-#pragma omp simd
-    for (int s = 0; s < S; ++s) e[s] = ex[ext[s]];
     double* c = wd + t * ldw;
     double sum = 0;
     if (t == 0) {
-      for (int s = 0; s < S; ++s) c[s] = 0.0;
-      c[0] = e[0];
-      if (S > 1) c[1] = e[1];
-      sum = S > 1 ? c[0] + c[1] : c[0];
+      for (int s = 0; s < S; ++s) {
+        e[s] = ex[ext[s]];
+        c[s] = s < 2 ? e[s] : 0.0;
+        sum += c[s];
+      }
     } else {
       const double* p = c - ldw;
-      // s = 0, 1 by hand (no guards before the row)
-      double v = p[0] * e[0];
-      c[0] = v;
-      sum = v;
-      if (S > 1) {
-        v = (p[1] + p[0]) * e[1];
-        c[1] = v;
-        sum += v;
+      e[0] = ex[blank];
+      c[0] = p[0] * inv * e[0];
+      sum = c[0];
+      if (S > 1) {  // s = 0, 1 by hand (no guards before the row)
+        e[1] = ex[ext[1]];
+        c[1] = (p[1] + p[0]) * inv * e[1];
+        sum += c[1];
       }
       double sum2 = 0;
 #pragma omp simd reduction(+ : sum2)
       for (int s = 2; s < S; ++s) {
-        const double u = (p[s] + p[s - 1] + m2[s] * p[s - 2]) * e[s];
+        const double es = ex[ext[s]];
+        const double u = (p[s] + p[s - 1] + m2[s] * p[s - 2]) * (inv * es);
+        e[s] = es;
         c[s] = u;
         sum2 += u;
       }
       sum += sum2;
+      logsum += std::log(wd[(t - 1) * ldw + S]);  // log c_{t-1}
     }
     if (!(sum >= kRowTiny && sum <= 1e300)) return false;  // also NaN
-    logsum += std::log(sum);
-    const double inv = 1.0 / sum;
-#pragma omp simd
-    for (int s = 0; s < S; ++s) c[s] *= inv;
     c[S] = sum;
+    inv = 1.0 / sum;
   }
   const double* last = wd + (Tb - 1) * ldw;
   const double fin = S > 1 ? last[S - 1] + last[S - 2] : last[S - 1];
   if (!(fin > 0)) return false;  // infeasible (or the final states underflowed)
   const double nll = -(logsum + std::log(fin));
-  // ---- backward sweep: beta row t (excluding frame t), overlap check, posteriors, gradient row t
+  // ---- backward sweep: beta row t, overlap check, posteriors, gradient row t
   double* bt = w.bt.data();
-  double* ne = w.ne.data();  // beta[t+1, s] * emission[t+1, s]; ne[S], ne[S+1] = 0 (guards)
+  double* ne = w.ne.data();  // B_{t+1}[s] * emission[t+1, s] / d_{t+1}; ne[S], ne[S+1] = 0 (guards)
   double* gam = w.gam.data();
   double* pc = w.pc.data();
   ne[S] = ne[S + 1] = 0.0;
   const double sc = scale;
   for (int t = Tb - 1; t >= 0; --t) {
-    double d = 1.0;
+    double d = 0;
     if (t == Tb - 1) {
-      for (int s = 0; s < S; ++s) bt[s] = 0.0;
-      bt[S - 1] = 1.0;
-      if (S > 1) bt[S - 2] = 1.0;
+      for (int s = 0; s < S; ++s) bt[s] = s >= S - 2 ? 1.0 : 0.0;
+      d = S > 1 ? 2.0 : 1.0;
     } else {
-      double sum = 0;
-#pragma omp simd reduction(+ : sum)
+#pragma omp simd reduction(+ : d)
       for (int s = 0; s < S; ++s) {
         const double v = ne[s] + ne[s + 1] + n2[s] * ne[s + 2];
         bt[s] = v;
-        sum += v;
+        d += v;
       }
-      if (!(sum >= kRowTiny && sum <= 1e300)) return false;
-      const double inv = 1.0 / sum;
-#pragma omp simd
-      for (int s = 0; s < S; ++s) bt[s] *= inv;
-      d = sum;
+      if (!(d >= kRowTiny && d <= 1e300)) return false;
     }
     const double* ar = wd + t * ldw;
+    const double* e = we + t * ldw;
+    const double id = 1.0 / d;
     double z = 0, zb = 0;
 #pragma omp simd reduction(+ : z, zb)
     for (int s = 0; s < S; ++s) {
@@ -180,13 +175,10 @@ bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, cons
       gam[s] = v;
       z += v;
       zb += even[s] * v;
+      ne[s] = bt[s] * (id * e[s]);
     }
-    if (!(z * std::min(ar[S], d) >= kOverlap)) return false;
-    if (t > 0) {
-      const double* e = we + t * ldw;
-#pragma omp simd
-      for (int s = 0; s < S; ++s) ne[s] = bt[s] * e[s];
-    }
+    // normalised overlap z / (c_t d_t) times min(c_t, d_t)
+    if (!(z >= kOverlap * std::max(ar[S], d))) return false;
     if (!grad_b) continue;
     T* g = grad_b + t * ldg;  // holds exp(log_probs[t])
     const double iz = 1.0 / z;
@@ -303,7 +295,7 @@ T item(T* grad_b, T* a, T* bt, const T* lp, int64_t ldt, const int64_t* tgt, int
 // Below this many state-frames (sum of T_b * S_b) a batch runs on the calling thread: a parallel
 // region can cost a scheduler time slice (measured 8 ms for csrc/ctc_prob) when another process
 // holds the other core, far more than such a batch takes.
-constexpr int64_t kParallelWork = int64_t(1) << 18;
+constexpr int64_t kParallelWork = int64_t(1) << 22;
 
 }  // namespace
 
