@@ -114,6 +114,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     Smax2 = 2 * Smax + 3
     k = _backend.kernels()
     loss = np.empty(B, dt)
+    # workspace of the kernels' signature, not used any more (csrc/ctc.h): np.empty touches no pages
     alpha = np.empty((B, T, Smax2), dt)
     beta = np.empty((B, T, Smax2), dt)
     grad = np.empty((T, B, C), dt) if return_grad else None

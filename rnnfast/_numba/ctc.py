@@ -1,6 +1,7 @@
 """CTC loss kernels jitted with numba, mirroring csrc/ctc.cpp function by function (read
-csrc/ctc.h for the contract: log-space alpha/beta including the current frame, guard columns,
-the gradient formula, what is overwritten). Items run one after another (no parallel loop)."""
+csrc/ctc.h for the contract: double arithmetic inside, the scaled probability-space pass with its
+underflow checks, the log-space pass it falls back to, the gradient formula, what is overwritten).
+Items run one after another; the Python wrapper splits large batches over threads."""
 import math
 import threading
 
@@ -173,9 +174,10 @@ def _scaled_item(loss, grad, has_grad, log_probs, b, tgt, L, Tb, C, blank, scale
 
 
 @_jit
-def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scale):
-    """Log-space pass of one item (ctc.cpp log_item): alpha rows a (T, Smax2) with 2 leading
-    guards, beta rows bt with guards after; grad_b (T, C) view of the item's gradient. Returns the loss."""
+def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scale, pc):
+    """Log-space pass of one item in float64 (ctc.cpp log_item): alpha rows a (Tb, >= S+2) with 2
+    leading guards, beta rows bt with guards after (the scaled pass's scratch); grad_b (T, C) view
+    of the item's gradient. Returns the loss."""
     S = 2 * L + 1
     ninf = -np.inf
     for t in range(Tb):  # ---- alpha
@@ -190,9 +192,8 @@ def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, 
             continue
         for s in range(S):
             a2 = a[t - 1, s] if _skip(tgt, s) else ninf  # a[t-1, 2+s-2]
-            a[t, 2 + s] = lse3(a[t - 1, 2 + s], a[t - 1, 1 + s], a2) + lp[t, _ext(tgt, s, blank)]
-    ll = lse3(a[Tb - 1, 1 + S], a[Tb - 1, S], ninf) if S > 1 else a[Tb - 1, 1 + S]
-    nll = -ll
+            a[t, 2 + s] = lse3(a[t - 1, 2 + s], a[t - 1, 1 + s], a2) + np.float64(lp[t, _ext(tgt, s, blank)])
+    nll = -(lse3(a[Tb - 1, 1 + S], a[Tb - 1, S], ninf) if S > 1 else a[Tb - 1, 1 + S])
     if nll == np.inf and zero_infinity:
         if has_grad:
             grad_b[:Tb] = 0
@@ -211,21 +212,22 @@ def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, 
             continue
         for s in range(S):
             b2 = bt[t + 1, s + 2] if (s + 2 < S and _skip(tgt, s + 2)) else ninf
-            bt[t, s] = lse3(bt[t + 1, s], bt[t + 1, s + 1], b2) + lp[t, _ext(tgt, s, blank)]
+            bt[t, s] = lse3(bt[t + 1, s], bt[t + 1, s + 1], b2) + np.float64(lp[t, _ext(tgt, s, blank)])
     for t in range(Tb):  # ---- gradient: posterior per class, then exp(lp) - posterior
-        g = grad_b[t]
-        g[:] = 0
+        for k in range(C):
+            pc[k] = 0.0
         for s in range(S):
             k = _ext(tgt, s, blank)
-            g[k] += math.exp(a[t, 2 + s] + bt[t, s] + nll - lp[t, k])
+            pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - np.float64(lp[t, k]))
+        g = grad_b[t]
         for k in range(C):
-            g[k] = (math.exp(lp[t, k]) - g[k]) * scale
+            g[k] = (_vexp(np.float64(lp[t, k])) - pc[k]) * scale
     return nll
 
 
 @_jit
-def _item(loss, grad, b, has_grad, a, bt, log_probs, tgt, L, Tb, C, blank, zero_infinity, scale, ext, m2, n2, even, ex,
-          wd, we, bv, ne, gam, pc):
+def _item(loss, grad, b, has_grad, log_probs, tgt, L, Tb, C, blank, zero_infinity, scale, ext, m2, n2, even, ex, wd, we,
+          bv, ne, gam, pc):
     """One item (ctc.cpp item): extended labels and masks, the scaled pass, else the log-space pass."""
     grad_b = grad[:, b if has_grad else 0]
     lp = log_probs[:, b]
@@ -245,7 +247,7 @@ def _item(loss, grad, b, has_grad, a, bt, log_probs, tgt, L, Tb, C, blank, zero_
     if _scaled_item(loss[b:b + 1], grad, has_grad, log_probs, b, tgt, L, Tb, C, blank, scale, ext, m2, n2, even, ex,
                     wd, we, bv, ne, gam, pc):
         return
-    loss[b] = _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scale)
+    loss[b] = _log_item(grad_b, has_grad, wd, we, lp, tgt, L, Tb, C, blank, zero_infinity, scale, pc)
 
 
 @_jit
@@ -257,7 +259,7 @@ def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target
     T, B, C = log_probs.shape
     Smax = targets.shape[1]
     S = 2 * Smax + 1
-    ldw = (S + 8) & ~7
+    ldw = (S + 9) & ~7
     ext = np.empty(S, np.int64)
     m2 = np.empty(S)
     n2 = np.empty(S)
@@ -270,9 +272,8 @@ def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target
     wd = scratch[0, :T * ldw].reshape((T, ldw))
     we = scratch[1, :T * ldw].reshape((T, ldw))
     for b in range(b0, b1):
-        _item(loss, grad, b, has_grad, alpha[b], beta[b], log_probs,
-              targets[b], target_lengths[b], input_lengths[b], C, blank, zero_infinity,
-              grad_scale[b] if has_scale else 1.0, ext, m2, n2, even, ex, wd, we, bv, ne, gam, pc)
+        _item(loss, grad, b, has_grad, log_probs, targets[b], target_lengths[b], input_lengths[b], C, blank,
+              zero_infinity, grad_scale[b] if has_scale else 1.0, ext, m2, n2, even, ex, wd, we, bv, ne, gam, pc)
 
 
 _pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: thread_local ItemScratch)
@@ -321,7 +322,7 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
     dt = log_probs.dtype
     work = int(np.dot(input_lengths, 2 * target_lengths + 1))
     T = log_probs.shape[0]
-    ldw = (2 * targets.shape[1] + 9) & ~7  # as _ctc_loss
+    ldw = (2 * targets.shape[1] + 10) & ~7  # as _ctc_loss
     _over_batch(_with_scratch(_ctc_loss, T * ldw), log_probs.shape[1], loss,
                 np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs, targets,
                 input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale, int(blank),
