@@ -151,12 +151,14 @@ def _scaled_item(loss, grad, has_grad, log_probs, b, tgt, L, Tb, C, blank, scale
         idd = 1.0 / d
         z = 0.0
         zb = 0.0
-        for s in range(S):
+        for s in range(S):  # three loops: LLVM does not vectorise them fused (ctc.cpp fuses them)
             v = ar[s] * bt[s]
             gam[s] = v
             z += v
-            zb += even[s] * v
+        for s in range(S):
             ne[s] = bt[s] * (idd * e[s])
+        for j in range(L + 1):
+            zb += gam[2 * j]
         if not (z >= _OVERLAP * max(ar[S], d)):
             return False
         if not has_grad:
