@@ -37,10 +37,10 @@ constexpr double kRowTiny = 1e-300;
 
 // Per-thread scratch of one item, grown once and reused (no allocation once warm).
 // Everything in double. ext (S) extended labels; wd, we (Tb, ldw) the item's alpha rows and
-// emissions (scaled pass) or log-alpha and log-beta rows (log-space pass); pc (C) the per-class
+// emissions (scaled pass) or log-alpha and log-beta rows (log-space pass); pc (C+8) the per-class
 // posterior of one frame. Log-space pass: sk2 (S) 0 where state s may be entered from s-2, else
 // -inf (added to alpha[t-1, s-2]); nk2 (S) the same for s+2 seen from s (beta); post (S)
-// posteriors. Scaled pass: m2 / n2 (S) the same masks as 1/0; even (S) 1 on blank states; ex (C)
+// posteriors. Scaled pass: m2 / n2 (S) the same masks as 1/0; even (S) 1 on blank states; ex (C+8)
 // one frame's exp(log_probs); bt (S) a beta row; ne (S+2) beta times emission, two zero guards
 // after; gam (S) alpha*beta. Kept between calls: a thread holds the largest item's 16 * Tb * ldw
 // bytes (plus O(S + C)), so that repeated calls touch no fresh pages.
@@ -65,9 +65,9 @@ struct ItemScratch {
       ne.resize(S + 2);
       gam.resize(S);
     }
-    if ((int)ex.size() < C) {
-      ex.resize(C);
-      pc.resize(C);
+    if ((int)ex.size() < C + 8) {
+      ex.resize(C + 8);
+      pc.resize(C + 8);
     }
   }
 };
@@ -94,12 +94,18 @@ bool scaled_item(T& loss, T* grad_b, int64_t ldw, const T* lp, int64_t ldt, cons
   const double* n2 = w.n2.data();
   const double* even = w.even.data();
   double* ex = w.ex.data();
+  const int C8 = (C + 7) & ~7;
   // ---- alpha; emissions; exp(log_probs) of every frame into the gradient rows
   double logsum = 0, inv = 1;  // inv = 1 / c_{t-1}
   for (int t = 0; t < Tb; ++t) {
     const T* lpt = lp + t * ldt;
 #pragma omp simd
-    for (int k = 0; k < C; ++k) ex[k] = vexp((double)lpt[k]);
+    for (int k = 0; k < C; ++k) ex[k] = (double)lpt[k];
+    for (int k = C; k < C8; ++k) ex[k] = 0.0;  // pad to whole vectors: no scalar exp calls for the tail
+    for (int k0 = 0; k0 < C8; k0 += 8) {
+#pragma omp simd
+      for (int k = k0; k < k0 + 8; ++k) ex[k] = vexp(ex[k]);
+    }
     if (grad_b) {
       T* g = grad_b + t * ldg;
 #pragma omp simd

@@ -128,7 +128,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     elif reduction == "sum":
         out = loss.sum(dtype=dt)
     else:
-        out = (loss / np.maximum(tl, 1).astype(dt)).mean(dtype=dt) if B else dt.type(np.nan)
+        # sum / B is what .mean does, without its Python-level overhead (~3 us of a 20 us call)
+        out = (loss / np.maximum(tl, 1).astype(dt)).sum(dtype=dt) / dt.type(B) if B else dt.type(np.nan)
     out = np.asarray(out, dt)
     if not return_grad:
         return out
