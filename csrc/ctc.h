@@ -1,4 +1,4 @@
-// CTC loss and gradient (Graves et al. 2006), PyTorch semantics, log space.
+// CTC loss and gradient (Graves et al. 2006), PyTorch semantics.
 //
 // Layout (row-major, contiguous):
 //   log_probs       (T, B, C)   log-probabilities (log_softmax outputs), time-major
@@ -8,20 +8,31 @@
 //   blank           index of the blank class, 0 <= blank < C; labels are in [0, C) and != blank
 //                   (the bindings check all of this before calling the kernel).
 // Extended labelling of item b: l' = (blank, l1, blank, l2, ..., lL, blank), S = 2L + 1 states.
-//   alpha[t, s] = log P(prefix l'[0..s] emitted in frames 0..t, ending in state s)
-//   beta[t, s]  = log P(suffix l'[s..] emitted in frames t..T_b-1, starting in state s)
-//   (both include the emission of frame t, as PyTorch's implementation does).
-//   loss[b] = nll = -log P(l | x) = -logsumexp(alpha[T_b-1, S-1], alpha[T_b-1, S-2]).
+//   alpha[t, s] = P(prefix l'[0..s] emitted in frames 0..t, ending in state s)  (includes frame t)
+//   loss[b] = nll = -log P(l | x) = -log(alpha[T_b-1, S-1] + alpha[T_b-1, S-2]).
 // Gradient (what PyTorch's backward returns for log_probs, times grad_scale[b]):
-//   grad[t, b, c] = (exp(log_probs[t,b,c]) - sum_{s: l'_s = c} exp(alpha[t,s] + beta[t,s] + nll - log_probs[t,b,c]))
-//                   * grad_scale[b]   for t < T_b;   0 for t >= T_b.
+//   grad[t, b, c] = (exp(log_probs[t,b,c]) - sum_{s: l'_s = c} gamma[t, s]) * grad_scale[b]  for t < T_b,
+//   0 for t >= T_b; gamma[t, s] = posterior of state s at frame t (alpha * beta / P).
 //   With zero_infinity an infeasible item (nll = inf) gets loss 0 and a zero gradient; without it,
 //   loss inf and, as PyTorch, a NaN gradient.
 //
-// Who allocates: the caller. Workspace alpha, beta: (B, T, Smax2) with Smax2 >= 2*Smax + 3 (two
-// -inf guard entries per row, so that the recursions vectorise without boundary branches).
-// Outputs OVERWRITTEN: loss (B,), grad (T, B, C) (grad may be nullptr: loss only, no beta pass).
-// Items run in parallel on the kernel's OpenMP threads; nothing is allocated inside the loops.
+// Arithmetic: double inside for both dtypes (outputs in T). Each item first runs a scaled pass in
+// probability space (alpha and beta rows divided by their sums, so the recursions are products and
+// sums only and vectorise; exp(log_probs) once per (frame, class); loss from the log of the row
+// sums). It checks every frame: row sums in [1e-300, 1e300] and z_t >= 1e-290 max(c_t, d_t)
+// (z_t = sum_s of the scaled alpha*beta, c_t, d_t the alpha and beta row sums), which bounds the
+// share of the paths that double underflow can drop below S * 2.3e-18 per frame. If a check fails
+// (tiny emissions, long sequences whose alpha and beta mass sit far apart, infeasible items) the
+// item is redone by a log-space pass (exact, several times slower). Without grad, the scaled pass
+// still runs its backward sweep (the checks) but writes nothing.
+//
+// Who allocates: the caller (outputs). alpha, beta: (B, T, Smax2) workspace of the former log-space
+// layout, Smax2 >= 2*Smax + 3; NOT USED (kept for the bindings' signature; pass np.empty, whose
+// pages are never touched). The kernel keeps its rows in per-thread scratch, grown to the largest
+// item seen (16 * T_b * (S_b + 9) bytes) and kept between calls, so warm calls allocate nothing.
+// Outputs OVERWRITTEN: loss (B,), grad (T, B, C) (grad may be nullptr: loss only).
+// Items run on the kernel's OpenMP threads when the batch has at least 2^22 state-frames
+// (sum of T_b * S_b), else on the calling thread (see docs/design.md, CTC).
 #pragma once
 #include <cstdint>
 

@@ -195,6 +195,112 @@ def test_long_sequences_and_large_logits(backend):
     assert rel(l, L) < 1e-9 and rel(g, G) < 1e-8
 
 
+def test_fallback_to_log_space_when_probabilities_underflow(backend):
+    """Frames where every class of the item has log-probability -800 (exp underflows to 0 even in
+    double): the scaled (probability-space) pass cannot represent these paths, so a finite loss equal
+    to torch's proves the log-space pass redid those items; the other items stay on the scaled pass."""
+    T, B, C, S = 40, 3, 6, 4
+    lp, tg = case(T, B, C, S, seed=13)
+    tg[:, :] = [1, 2, 3, 1]
+    for t in (5, 17, 30):  # items 0 and 2: blank and labels 1..3 at -800, the mass on classes 4, 5
+        for b in (0, 2):
+            lp[t, b, :4] = -800.0
+            lp[t, b, 4:] = np.log(0.5)
+    (l, L), (g, G) = vs_torch(lp, tg, [T, T, 33], [4, 4, 3], reduction="none")
+    assert np.all(np.isfinite(l)) and l[0] > 2400 and l[2] > 2400
+    assert rel(l, L) < 1e-10 and rel(g, G) < 1e-10
+
+
+def test_float32_emissions_below_float_range(backend):
+    """float32 log-probabilities around -150 on every class of the item at some frames: exp() of
+    them underflows in float32 (1e-65), not in the double arithmetic of the scaled pass."""
+    T, B, C, S = 60, 2, 8, 6
+    lp, tg = case(T, B, C, S, np.float32, seed=14)
+    lp[10:14, :, :] = -150.0
+    lp[10:14, :, 7] = 0.0  # a class no target uses holds the mass
+    tg = np.where(tg == 7, 1, tg)
+    (l, L), (g, G) = vs_torch(lp, tg, [T, 50], [6, 5], reduction="sum")
+    assert np.isfinite(l) and float(l) > 1000
+    assert rel(l, L) < TOL[np.float32] and rel(g, G) < TOL[np.float32]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_long_random_sequences_both_passes(backend, dtype):
+    """Random (untrained-network) inputs: T = 2500 makes the per-frame overlap of the normalised
+    alpha and beta rows fall below the scaled pass's threshold for the first item (log-space pass),
+    T = 300 does not (scaled pass); both match torch, and the loss-only call gives the same loss."""
+    rng = np.random.default_rng(15)
+    T, B, C, S = 2500, 2, 30, 100
+    lp = ctc.log_softmax(rng.standard_normal((T, B, C)).astype(dtype) * 2)
+    tg = rng.integers(1, C, (B, S))
+    il, tl = [T, 300], [S, 60]
+    (l, L), (g, G) = vs_torch(lp, tg, il, tl, reduction="none")
+    assert rel(l, L) < TOL[dtype] and rel(g, G) < TOL[dtype]  # float32 too: double arithmetic inside
+    assert np.array_equal(ctc.ctc_loss(lp, tg, il, tl, reduction="none"), l)
+
+
+def test_neg_inf_log_probs(backend):
+    """-inf log-probabilities (a masked class no target uses): zero emissions; loss and the other
+    classes' gradient as torch; the masked class gets gradient 0 (exp(-inf) - 0), where torch's
+    backward gives NaN."""
+    lp, tg = case(12, 2, 5, 3, seed=16)
+    lp[:, :, 4] = -np.inf
+    tg = np.where(tg == 4, 2, tg)
+    (l, L), (g, G) = vs_torch(lp, tg, [12, 10], [3, 2], reduction="none")
+    assert rel(l, L) < 1e-10 and rel(g[..., :4], G[..., :4]) < 1e-10
+    assert not np.any(g[..., 4])
+
+
+def test_threaded_batch_matches_one_thread(backend):
+    """A batch above the threading threshold (2^22 state-frames): items run on 2 threads and give
+    bit-identical results to one thread."""
+    from rnnfast._threads import get_num_threads
+
+    rng = np.random.default_rng(17)
+    T, B, C, S = 700, 14, 20, 260
+    lp = ctc.log_softmax(rng.standard_normal((T, B, C)).astype(np.float32))
+    tg = rng.integers(1, C, (B, S))
+    il = np.full(B, T)
+    tl = rng.integers(200, S + 1, B)
+    assert int(np.dot(il, 2 * tl + 1)) >= 1 << 22
+    old = get_num_threads()
+    try:
+        rnnfast.set_num_threads(1)
+        l1, g1 = ctc.ctc_loss(lp, tg, il, tl, reduction="none", return_grad=True)
+        rnnfast.set_num_threads(2)
+        l2, g2 = ctc.ctc_loss(lp, tg, il, tl, reduction="none", return_grad=True)
+    finally:
+        rnnfast.set_num_threads(old)
+    assert np.array_equal(l1, l2) and np.array_equal(g1, g2)
+
+
+def test_numba_vector_exp():
+    """The numba kernels' exp (_vexp: polynomial and bit casts, so that LLVM vectorises it) is
+    within 1 ulp of libm's over the whole range, including denormal results, 0, inf and NaN."""
+    if "numba" not in rnnfast.available_backends():
+        pytest.skip("numba backend unavailable")
+    from numba import njit
+
+    from rnnfast._numba.ctc import _vexp
+
+    @njit
+    def run(x, out):
+        for i in range(x.size):
+            out[i] = _vexp(x[i])
+
+    x = np.concatenate([np.random.default_rng(18).uniform(-760, 720, 200000),
+                        [-745.2, -745.0, -740.0, -708.5, -1e300, -np.inf, 0.0, 1e-300, 709.7, 710.0, np.inf, np.nan]])
+    got = np.empty_like(x)
+    run(x, got)
+    with np.errstate(over="ignore"):
+        ref = np.exp(x)
+    assert np.array_equal(np.isnan(got), np.isnan(ref)) and np.array_equal(np.isinf(got), np.isinf(ref))
+    normal = (ref > 2.3e-308) & np.isfinite(ref)
+    assert np.max(np.abs(got[normal] - ref[normal]) / ref[normal]) < 3e-16
+    tiny = ref <= 2.3e-308  # denormal results and 0: within one denormal step
+    assert np.all(np.abs(got[tiny] - ref[tiny]) <= 5e-324)
+
+
 def test_backends_agree():
     backends = rnnfast.available_backends()
     if len(backends) < 2:

@@ -1,12 +1,56 @@
 """CTC loss kernels jitted with numba, mirroring csrc/ctc.cpp function by function (read
-csrc/ctc.h for the contract: log-space alpha/beta including the current frame, guard columns,
-the gradient formula, what is overwritten). Items run one after another (no parallel loop)."""
+csrc/ctc.h for the contract: double arithmetic inside, the scaled probability-space pass with its
+underflow checks, the log-space pass it falls back to, the gradient formula, what is overwritten).
+Items run one after another; the Python wrapper splits large batches over threads."""
 import math
+import threading
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
+# reassociation lets LLVM vectorise the row sums of the scaled pass (no nnan/ninf: its NaN checks stay)
+_jit_fm = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+@intrinsic
+def _bits_to_f64(typingctx, x):
+    """The float64 whose bits are the int64 x (a bit cast, which LLVM vectorises)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+@njit(inline="always", error_model="numpy")
+def _vexp(x):
+    """exp(x) in float64 within 1 ulp of libm, from arithmetic and bit casts only, so that LLVM
+    vectorises the loops calling it (numba here has no SVML; math.exp is a scalar libm call,
+    csrc/ctc.cpp uses glibc's vector exp). x = n ln2 + r, |r| <= ln2/2; exp(r) by its Taylor
+    polynomial of degree 13 (remainder < 1e-17); 2^n as two powers of 2 so that results down to
+    the denormals (x >= -745) and up to inf come out right; NaN stays NaN."""
+    xc = min(max(x, -1400.0), 1400.0)
+    n = math.floor(xc * 1.4426950408889634 + 0.5)
+    r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
+    p = 1.0 / 6227020800
+    p = p * r + 1.0 / 479001600
+    p = p * r + 1.0 / 39916800
+    p = p * r + 1.0 / 3628800
+    p = p * r + 1.0 / 362880
+    p = p * r + 1.0 / 40320
+    p = p * r + 1.0 / 5040
+    p = p * r + 1.0 / 720
+    p = p * r + 1.0 / 120
+    p = p * r + 1.0 / 24
+    p = p * r + 1.0 / 6
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    ni = np.int64(n)
+    n1 = ni >> 1
+    v = p * _bits_to_f64((n1 + 1023) << 52) * _bits_to_f64((ni - n1 + 1023) << 52)
+    return v if x == x else x
 
 
 @_jit
@@ -28,14 +72,116 @@ def _skip(tgt, s):
     return (s & 1) == 1 and s >= 2 and tgt[s >> 1] != tgt[(s >> 1) - 1]
 
 
+# Underflow checks of the scaled pass (csrc/ctc.cpp: kOverlap, kRowTiny).
+_OVERLAP = 1e-290
+_ROW_TINY = 1e-300
+# States-frames (sum of T_b * S_b) from which the batch is split over threads (ctc.cpp: kParallelWork).
+_PARALLEL_WORK = 1 << 22
+
+
+@_jit_fm
+def _scaled_item(loss, grad, has_grad, log_probs, b, tgt, L, Tb, C, blank, scale, ext, m2, n2, even, ex, wd, we, bt,
+                 ne, gam, pc):
+    """Scaled (probability-space) pass of one item in float64 (ctc.cpp scaled_item): alpha rows
+    wd[t, :S] = A_t with their sums c_t in wd[t, S], emissions we[t, :S], exp(log_probs) in the
+    gradient rows until the backward sweep; loss[0] = the item's loss. Item b of the (T, B, C)
+    arrays log_probs and grad (indexed in 3-D so that the class loops are unit-stride). Returns
+    False (the caller redoes the item in log space) when a check fails."""
+    S = 2 * L + 1
+    logsum = 0.0
+    inv = 1.0  # 1 / c_{t-1}
+    for t in range(Tb):  # ---- alpha
+        for k in range(C):
+            ex[k] = _vexp(np.float64(log_probs[t, b, k]))
+        if has_grad:
+            for k in range(C):
+                grad[t, b, k] = ex[k]
+        e = we[t]
+        exb = ex[blank]  # the gather e[s] = ex[ext[s]] in a loop of its own (LLVM does not vectorise it)
+        for j in range(L):
+            e[2 * j] = exb
+            e[2 * j + 1] = ex[tgt[j]]
+        e[2 * L] = exb
+        c = wd[t]
+        sm = 0.0
+        if t == 0:
+            for s in range(S):
+                c[s] = e[s] if s < 2 else 0.0
+                sm += c[s]
+        else:
+            p = wd[t - 1]
+            c[0] = p[0] * inv * e[0]
+            sm = c[0]
+            if S > 1:
+                c[1] = (p[1] + p[0]) * inv * e[1]
+                sm += c[1]
+            sm2 = 0.0
+            for s in range(2, S):
+                u = (p[s] + p[s - 1] + m2[s] * p[s - 2]) * (inv * e[s])
+                c[s] = u
+                sm2 += u
+            sm += sm2
+            logsum += math.log(p[S])  # log c_{t-1}
+        if not (sm >= _ROW_TINY and sm <= 1e300):
+            return False
+        c[S] = sm
+        inv = 1.0 / sm
+    last = wd[Tb - 1]
+    fin = last[S - 1] + last[S - 2] if S > 1 else last[S - 1]
+    if not fin > 0:
+        return False
+    nll = -(logsum + math.log(fin))
+    ne[S] = 0.0
+    ne[S + 1] = 0.0
+    for t in range(Tb - 1, -1, -1):  # ---- backward sweep
+        d = 0.0
+        if t == Tb - 1:
+            for s in range(S):
+                bt[s] = 1.0 if s >= S - 2 else 0.0
+            d = 2.0 if S > 1 else 1.0
+        else:
+            for s in range(S):
+                v = ne[s] + ne[s + 1] + n2[s] * ne[s + 2]
+                bt[s] = v
+                d += v
+            if not (d >= _ROW_TINY and d <= 1e300):
+                return False
+        ar = wd[t]
+        e = we[t]
+        idd = 1.0 / d
+        z = 0.0
+        zb = 0.0
+        for s in range(S):  # three loops: LLVM does not vectorise them fused (ctc.cpp fuses them)
+            v = ar[s] * bt[s]
+            gam[s] = v
+            z += v
+        for s in range(S):
+            ne[s] = bt[s] * (idd * e[s])
+        for j in range(L + 1):
+            zb += gam[2 * j]
+        if not (z >= _OVERLAP * max(ar[S], d)):
+            return False
+        if not has_grad:
+            continue
+        iz = 1.0 / z
+        for k in range(C):
+            pc[k] = 0.0
+        pc[blank] = zb * iz
+        for j in range(L):
+            pc[tgt[j]] += gam[2 * j + 1] * iz
+        for k in range(C):
+            grad[t, b, k] = (np.float64(grad[t, b, k]) - pc[k]) * scale
+    loss[0] = nll
+    return True
+
+
 @_jit
-def _item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scale):
-    """One batch item (ctc.cpp item): alpha rows a (T, Smax2) with 2 leading guards, beta rows bt
-    with guards after; grad_b (T, C) view of the item's gradient. Returns the loss."""
+def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scale, pc):
+    """Log-space pass of one item in float64 (ctc.cpp log_item): alpha rows a (Tb, >= S+2) with 2
+    leading guards, beta rows bt with guards after (the scaled pass's scratch); grad_b (T, C) view
+    of the item's gradient. Returns the loss."""
     S = 2 * L + 1
     ninf = -np.inf
-    if Tb == 0:
-        return 0.0 if (L == 0 or zero_infinity) else np.inf
     for t in range(Tb):  # ---- alpha
         a[t, 0] = ninf
         a[t, 1] = ninf
@@ -48,9 +194,8 @@ def _item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scal
             continue
         for s in range(S):
             a2 = a[t - 1, s] if _skip(tgt, s) else ninf  # a[t-1, 2+s-2]
-            a[t, 2 + s] = lse3(a[t - 1, 2 + s], a[t - 1, 1 + s], a2) + lp[t, _ext(tgt, s, blank)]
-    ll = lse3(a[Tb - 1, 1 + S], a[Tb - 1, S], ninf) if S > 1 else a[Tb - 1, 1 + S]
-    nll = -ll
+            a[t, 2 + s] = lse3(a[t - 1, 2 + s], a[t - 1, 1 + s], a2) + np.float64(lp[t, _ext(tgt, s, blank)])
+    nll = -(lse3(a[Tb - 1, 1 + S], a[Tb - 1, S], ninf) if S > 1 else a[Tb - 1, 1 + S])
     if nll == np.inf and zero_infinity:
         if has_grad:
             grad_b[:Tb] = 0
@@ -69,39 +214,99 @@ def _item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, scal
             continue
         for s in range(S):
             b2 = bt[t + 1, s + 2] if (s + 2 < S and _skip(tgt, s + 2)) else ninf
-            bt[t, s] = lse3(bt[t + 1, s], bt[t + 1, s + 1], b2) + lp[t, _ext(tgt, s, blank)]
+            bt[t, s] = lse3(bt[t + 1, s], bt[t + 1, s + 1], b2) + np.float64(lp[t, _ext(tgt, s, blank)])
     for t in range(Tb):  # ---- gradient: posterior per class, then exp(lp) - posterior
-        g = grad_b[t]
-        g[:] = 0
+        for k in range(C):
+            pc[k] = 0.0
         for s in range(S):
             k = _ext(tgt, s, blank)
-            g[k] += math.exp(a[t, 2 + s] + bt[t, s] + nll - lp[t, k])
+            pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - np.float64(lp[t, k]))
+        g = grad_b[t]
         for k in range(C):
-            g[k] = (math.exp(lp[t, k]) - g[k]) * scale
+            g[k] = (_vexp(np.float64(lp[t, k])) - pc[k]) * scale
     return nll
 
 
 @_jit
+def _item(loss, grad, b, has_grad, log_probs, tgt, L, Tb, C, blank, zero_infinity, scale, ext, m2, n2, even, ex, wd, we,
+          bv, ne, gam, pc):
+    """One item (ctc.cpp item): extended labels and masks, the scaled pass, else the log-space pass."""
+    grad_b = grad[:, b if has_grad else 0]
+    lp = log_probs[:, b]
+    if has_grad:
+        grad_b[Tb:] = 0
+    if Tb == 0:
+        loss[b] = 0.0 if (L == 0 or zero_infinity) else np.inf
+        return
+    S = 2 * L + 1
+    for s in range(S):
+        sk = _skip(tgt, s)
+        ext[s] = _ext(tgt, s, blank)
+        m2[s] = 1.0 if sk else 0.0
+        even[s] = 0.0 if s & 1 else 1.0
+    for s in range(S):
+        n2[s] = m2[s + 2] if s + 2 < S else 0.0
+    if _scaled_item(loss[b:b + 1], grad, has_grad, log_probs, b, tgt, L, Tb, C, blank, scale, ext, m2, n2, even, ex,
+                    wd, we, bv, ne, gam, pc):
+        return
+    loss[b] = _log_item(grad_b, has_grad, wd, we, lp, tgt, L, Tb, C, blank, zero_infinity, scale, pc)
+
+
+@_jit
 def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-              zero_infinity, has_grad, has_scale, b0, b1):
-    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's OpenMP loop)."""
+              zero_infinity, has_grad, has_scale, scratch, b0, b1):
+    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's OpenMP loop).
+    scratch (2, >= T * ldw) float64 holds the scaled pass's alpha and emission rows (ctc.cpp
+    ItemScratch::wd, we); its small vectors are allocated here."""
     T, B, C = log_probs.shape
+    Smax = targets.shape[1]
+    S = 2 * Smax + 1
+    ldw = (S + 9) & ~7
+    ext = np.empty(S, np.int64)
+    m2 = np.empty(S)
+    n2 = np.empty(S)
+    even = np.empty(S)
+    ex = np.empty(C)
+    pc = np.empty(C)
+    bv = np.empty(S)
+    ne = np.empty(S + 2)
+    gam = np.empty(S)
+    wd = scratch[0, :T * ldw].reshape((T, ldw))
+    we = scratch[1, :T * ldw].reshape((T, ldw))
     for b in range(b0, b1):
-        if has_grad:
-            grad[:, b] = 0
-        loss[b] = _item(grad[:, b] if has_grad else grad[:, 0], has_grad, alpha[b], beta[b], log_probs[:, b],
-                        targets[b], target_lengths[b], input_lengths[b], C, blank, zero_infinity,
-                        grad_scale[b] if has_scale else 1.0)
+        _item(loss, grad, b, has_grad, log_probs, targets[b], target_lengths[b], input_lengths[b], C, blank,
+              zero_infinity, grad_scale[b] if has_scale else 1.0, ext, m2, n2, even, ex, wd, we, bv, ne, gam, pc)
 
 
-def _over_batch(fn, B, *args):
+_pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: thread_local ItemScratch)
+_pool_lock = threading.Lock()
+
+
+def _with_scratch(fn, n):
+    """fn(..., scratch, b0, b1) wrapped to run with a (2, >= n) float64 buffer from _pool: repeated
+    calls reuse memory instead of faulting in fresh pages."""
+    def run(*args):
+        with _pool_lock:
+            buf = _pool.pop() if _pool else None
+        if buf is None or buf.shape[1] < n:
+            buf = np.empty((2, n))
+        try:
+            fn(*args[:-2], buf, *args[-2:])
+        finally:
+            with _pool_lock:
+                _pool.append(buf)
+    return run
+
+
+def _over_batch(fn, B, *args, work=None):
     """fn(*args, b0, b1) on contiguous blocks of the batch, one per kernel thread: the jitted
     functions release the GIL (nogil), so Python threads run them in parallel (no numba threading
-    layer is started; see rnnfast/_threads.py)."""
+    layer is started; see rnnfast/_threads.py). With ``work`` (state-frames) below _PARALLEL_WORK
+    everything runs on the calling thread, as ctc.cpp's OpenMP loop."""
     from .._threads import get_num_threads
 
     nt = max(1, min(get_num_threads(), B))
-    if nt == 1:
+    if nt == 1 or (work is not None and work < _PARALLEL_WORK):
         fn(*args, 0, B)
         return
     from concurrent.futures import ThreadPoolExecutor
@@ -117,10 +322,13 @@ def _over_batch(fn, B, *args):
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
     dt = log_probs.dtype
-    _over_batch(_ctc_loss, log_probs.shape[1], loss,
+    work = int(np.dot(input_lengths, 2 * target_lengths + 1))
+    T = log_probs.shape[0]
+    ldw = (2 * targets.shape[1] + 10) & ~7  # as _ctc_loss
+    _over_batch(_with_scratch(_ctc_loss, T * ldw), log_probs.shape[1], loss,
                 np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs, targets,
                 input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale, int(blank),
-                bool(zero_infinity), grad is not None, grad_scale is not None)
+                bool(zero_infinity), grad is not None, grad_scale is not None, work=work)
 
 
 # ---------------------------------------------------------------------------------- beam search

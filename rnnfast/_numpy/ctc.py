@@ -1,6 +1,6 @@
-"""CTC reference kernels in NumPy (loss, prefix beam search). Same contract as csrc/ctc.h (shapes, log-space alpha/beta
-including the current frame's emission, guard columns, what is overwritten); written for
-clarity, vectorised over the extended-label states s only."""
+"""CTC reference kernels in NumPy (loss, prefix beam search). Same contract as csrc/ctc.h (shapes, what is
+overwritten, float64 arithmetic inside for float32 inputs); the loss in log space (alpha/beta including the
+current frame's emission), written for clarity, vectorised over the extended-label states s only."""
 import math
 from collections import defaultdict
 
@@ -34,9 +34,9 @@ def _lse(*xs):
     return out
 
 
-def _item(grad_b, a, bt, lp, tgt, L, Tb, blank, zero_infinity, scale):
-    """One batch item: fills alpha rows a (T, Smax2), beta rows bt, the gradient (T, C) view;
-    returns the loss."""
+def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
+    """One batch item, in float64: fills the gradient (T, C) view; returns the loss."""
+    lp = lp.astype(np.float64)
     dt = lp.dtype
     ninf = dt.type(-np.inf)
     if Tb == 0:
@@ -52,7 +52,6 @@ def _item(grad_b, a, bt, lp, tgt, L, Tb, blank, zero_infinity, scale):
         p1 = _shift(p, 1, ninf)
         p2 = np.where(skip, _shift(p, 2, ninf), ninf)
         al[t] = _lse(p, p1, p2) + lp[t, ext]
-    a[:Tb, 2:2 + S] = al
     nll = -(_lse(al[-1, -1], al[-1, -2]) if S > 1 else al[-1, -1])
     if np.isinf(nll) and zero_infinity:
         if grad_b is not None:
@@ -70,7 +69,6 @@ def _item(grad_b, a, bt, lp, tgt, L, Tb, blank, zero_infinity, scale):
         n1 = _shift(n, -1, ninf)
         n2 = np.where(skip_next, _shift(n, -2, ninf), ninf)
         be[t] = _lse(n, n1, n2) + lp[t, ext]
-    bt[:Tb, :S] = be
     with np.errstate(invalid="ignore", over="ignore"):
         post = np.exp(al + be + nll - lp[:Tb, ext])          # (Tb, S) posterior of each state
     g = np.zeros((Tb, lp.shape[1]), dt)
@@ -86,7 +84,7 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
     if grad is not None:
         grad[...] = 0
     for b in range(B):
-        loss[b] = _item(None if grad is None else grad[:, b], alpha[b], beta[b], log_probs[:, b], targets[b],
+        loss[b] = _item(None if grad is None else grad[:, b], log_probs[:, b], targets[b],
                         int(target_lengths[b]), int(input_lengths[b]), blank, zero_infinity,
                         1 if grad_scale is None else grad_scale[b])
 
