@@ -18,8 +18,9 @@ class CTCSuite(Suite):
     params = ("T", "B", "C", "S")
     shapes = [(50, 1, 28, 10), (200, 16, 29, 40), (500, 32, 41, 100), (1000, 8, 100, 200)]
     quick_shapes = [(12, 2, 5, 3), (20, 3, 6, 5)]
-    targets = [Target("cpp", "speedup", ">=", 1.5, [shapes[0]]), Target("cpp", "speedup", ">=", 3, shapes[1:]),
-               Target("numba", "vs:cpp", "<=", 2, shapes)]
+    targets = [Target("cpp", "speedup", ">=", 1.5, [shapes[0]], ("fwdbwd",)),
+               Target("cpp", "speedup", ">=", 3, shapes[1:], ("fwdbwd",)),
+               Target("numba", "vs:cpp", "<=", 2, shapes, ("fwdbwd",))]
     err_tol = {"float32": 1e-3, "float64": 1e-9}
 
     def setup(self, shape, dtype, rng):

@@ -21,9 +21,12 @@ class GRUSuite(Suite):
     shapes = [(100, 1, 32, 64), (100, 16, 64, 128), (200, 32, 128, 256), (100, 64, 256, 512),
               (50, 128, 512, 1024)]
     quick_shapes = [(6, 2, 3, 4), (9, 3, 8, 16)]
-    targets = [Target("cpp", "speedup", ">=", 8, [shapes[0]]), Target("cpp", "speedup", ">=", 3, [shapes[1]]),
-               Target("cpp", "speedup", ">=", 1.1, [shapes[4]]), Target("cpp", "floor", "<=", 1.2, shapes[2:]),
-               Target("numba", "vs:cpp", "<=", 2, shapes[1:])]
+    # issue 2, all forward+backward, float32, 2 threads
+    targets = [Target("cpp", "speedup", ">=", 8, [shapes[0]], ("fwdbwd",)),
+               Target("cpp", "speedup", ">=", 3, [shapes[1]], ("fwdbwd",)),
+               Target("cpp", "speedup", ">=", 1.1, [shapes[4]], ("fwdbwd",)),
+               Target("cpp", "floor", "<=", 1.2, shapes[2:], ("fwdbwd",)),
+               Target("numba", "vs:cpp", "<=", 2, shapes[1:], ("fwdbwd",))]
     flops_note = "forward F = 2*T*B*(I+H)*3H; forward+backward 3F."
     floor_note = ("forward: (T*B,I)x(I,3H) input projection + T steps of (B,H)x(H,3H); backward adds "
                   "T steps of (B,3H)x(3H,H), dW_ih (3H,T*B)x(T*B,I), dx (T*B,3H)x(3H,I), "

@@ -25,7 +25,7 @@ class LSTMSuite(Suite):
     # issue 3: forward+backward, float32, 2 threads
     targets = [Target("cpp", "speedup", ">=", 2, [shapes[0]], ("fwdbwd",)),
                Target("cpp", "speedup", ">=", 1, shapes[1:], ("fwdbwd",)),
-               Target("numba", "vs:cpp", "<=", 2, shapes[1:])]
+               Target("numba", "vs:cpp", "<=", 2, shapes[1:], ("fwdbwd",))]
     flops_note = "forward F = 2*T*B*(I+H)*4H; forward+backward 3F."
     floor_note = ("forward: (T*B,I)x(I,4H) input projection + T steps of (B,H)x(H,4H); backward adds "
                   "T steps of (B,4H)x(4H,H), dW_ih (4H,T*B)x(T*B,I), dx (T*B,4H)x(4H,I), "

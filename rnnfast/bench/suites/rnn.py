@@ -25,7 +25,7 @@ class RNNSuite(Suite):
     targets = [Target("cpp", "speedup", ">=", 8, [shapes[0]], ("fwdbwd",)),
                Target("cpp", "speedup", ">=", 2.5, [shapes[1]], ("fwdbwd",)),
                Target("cpp", "speedup", ">=", 1, shapes, ("fwdbwd",)),
-               Target("numba", "vs:cpp", "<=", 2, shapes[1:])]
+               Target("numba", "vs:cpp", "<=", 2, shapes[1:], ("fwdbwd",))]
     flops_note = "forward F = 2*T*B*(I+H)*H; forward+backward 3F."
     floor_note = ("forward: (T*B,I)x(I,H) input projection + T steps of (B,H)x(H,H); backward adds "
                   "T steps of (B,H)x(H,H), dW_ih (H,T*B)x(T*B,I), dx (T*B,H)x(H,I), "
