@@ -221,3 +221,17 @@ def _ov_vtanh(x):
             u = _expm1_32(-_TWO32 * abs(x))
             return math.copysign(-u / (u + _TWO32), x)
         return impl32
+
+
+def like(v, x):
+    """The number v in the float type of x (a float32 constant for float32 x: a Python literal would
+    promote float32 arithmetic to float64)."""
+    return type(x)(v)
+
+
+@overload(like, jit_options={"error_model": "numpy"})
+def _ov_like(v, x):
+    if _is(x, 64):
+        return lambda v, x: np.float64(v)
+    if _is(x, 32):
+        return lambda v, x: np.float32(v)
