@@ -224,13 +224,15 @@ def _ov_vtanh(x):
 
 
 def like(v, x):
-    """The number v in the float type of x (a float32 constant for float32 x: a Python literal would
-    promote float32 arithmetic to float64)."""
-    return type(x)(v)
+    """The number v in the float type of x, a float or a float array (a float32 constant for float32:
+    a Python int or float literal would promote float32 arithmetic to float64)."""
+    return np.asarray(x).dtype.type(v)
 
 
 @overload(like, jit_options={"error_model": "numpy"})
 def _ov_like(v, x):
+    if isinstance(x, types.Array):
+        x = x.dtype
     if _is(x, 64):
         return lambda v, x: np.float64(v)
     if _is(x, 32):

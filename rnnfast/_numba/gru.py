@@ -76,7 +76,7 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
     it in place); sT: flat scratch of B*H."""
     B, H = h.shape
     G = 3 * H
-    c1 = like(1, g[0, 0])  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
+    c1 = like(1, g)  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
     for b in range(B):
         dxb = dgx[b]
         dhb = dh[b]
