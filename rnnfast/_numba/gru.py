@@ -32,9 +32,10 @@ def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_l
         hb = h[b]
         ghb = gh[b]
         hnb = hn[b]
-        for j in range(H):
+        # r and z in one loop over 2H (gru.cpp: one loop over H for both blocks): LLVM cannot prove that
+        # stores H apart in one row do not overlap and vectorises only loops with few such pairs.
+        for j in range(2 * H):
             gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j])
-            gb[H + j] = vsigmoid(gb[H + j] + ghb[H + j] + b_hh[H + j])
         if reset_after:
             for j in range(H):
                 hnb[j] = ghb[2 * H + j] + b_hh[2 * H + j]
@@ -88,31 +89,27 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
         gb = g[b]
         hb = h[b]
         hnb = hn[b]
+        # gru.cpp's loop split in one loop per output block (see step_forward on vectorisation)
+        for j in range(H):  # n block: dn_pre
+            z = gb[H + j]
+            n = gb[2 * H + j]
+            dxb[2 * H + j] = dhb[j] * (c1 - z) * (c1 - n * n)
+        for j in range(H):  # z block
+            z = gb[H + j]
+            dxb[H + j] = dhb[j] * (hb[j] - gb[2 * H + j]) * z * (c1 - z)
         if reset_after:
             dghb = dgh[b]
-            for j in range(H):
+            for j in range(H):  # r block: dr_pre = dn_pre * (h W_hn^T + b_hn) * r (1 - r)
                 r = gb[j]
-                z = gb[H + j]
-                n = gb[2 * H + j]
-                gd = dhb[j]
-                dnp = gd * (c1 - z) * (c1 - n * n)
-                dzp = gd * (hb[j] - n) * z * (c1 - z)
-                drp = dnp * hnb[j] * r * (c1 - r)
-                dxb[j] = drp
-                dxb[H + j] = dzp
-                dxb[2 * H + j] = dnp
-                dghb[j] = drp
-                dghb[H + j] = dzp
-                dghb[2 * H + j] = dnp * r
-                dhb[j] = gd * z
-        else:
+                dxb[j] = dxb[2 * H + j] * hnb[j] * r * (c1 - r)
             for j in range(H):
-                z = gb[H + j]
-                n = gb[2 * H + j]
-                gd = dhb[j]
-                dxb[2 * H + j] = gd * (c1 - z) * (c1 - n * n)
-                dxb[H + j] = gd * (hb[j] - n) * z * (c1 - z)
-                dhb[j] = gd * z
+                dghb[j] = dxb[j]
+            for j in range(H):
+                dghb[H + j] = dxb[H + j]
+            for j in range(H):
+                dghb[2 * H + j] = dxb[2 * H + j] * gb[j]
+        for j in range(H):
+            dhb[j] = dhb[j] * gb[H + j]
     s = sT[:H * B].reshape(H, B)
     if reset_after:  # dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
         if w_untransposed:

@@ -100,18 +100,18 @@ def _step_forward(h_new, c_new, y, has_y, g, m, sT, h, c, w_hh, whT, w_hr, wrT, 
         mb = m[b] if has_proj else h_new[b]  # without a projection h' = m
         cb = c[b]
         cn = c_new[b]
+        # The C++ loop of lstm.cpp split in simple loops: LLVM cannot prove that stores to blocks of one
+        # row H apart do not overlap, and vectorises a loop only with few such pairs (runtime checks).
+        for j in range(2 * H):
+            gb[j] = vsigmoid(gb[j])  # i, f
+        for j in range(2 * H, 3 * H):
+            gb[j] = vtanh(gb[j])  # g
+        for j in range(3 * H, 4 * H):
+            gb[j] = vsigmoid(gb[j])  # o
         for j in range(H):
-            i = vsigmoid(gb[j])
-            f = vsigmoid(gb[H + j])
-            gc = vtanh(gb[2 * H + j])
-            o = vsigmoid(gb[3 * H + j])
-            gb[j] = i
-            gb[H + j] = f
-            gb[2 * H + j] = gc
-            gb[3 * H + j] = o
-            cv = f * cb[j] + i * gc
+            cv = gb[H + j] * cb[j] + gb[j] * gb[2 * H + j]
             cn[j] = cv
-            mb[j] = o * vtanh(cv)
+            mb[j] = gb[3 * H + j] * vtanh(cv)
         if not has_proj and has_y:
             y[b] = mb
     if not has_proj:
@@ -150,19 +150,25 @@ def _step_backward(dh, dc, dg, dhp, dm, sT, c, c_new, g, w_hh, wT, w_hr, wrT, ha
         cn = c_new[b]
         dmb = dm[b]
         dcb = dc[b]
+        # lstm.cpp's loop split in simple loops (one output block each, see step_forward);
+        # dcb holds the total dL/dc' in between.
         for j in range(H):
-            i = gb[j]
-            f = gb[H + j]
-            gc = gb[2 * H + j]
             o = gb[3 * H + j]
             tc = vtanh(cn[j])
             dmj = dmb[j]
-            dct = dcb[j] + dmj * o * (c1 - tc * tc)  # total dL/dc'
-            dgb[j] = dct * gc * i * (c1 - i)
-            dgb[H + j] = dct * cb[j] * f * (c1 - f)
-            dgb[2 * H + j] = dct * i * (c1 - gc * gc)
+            dcb[j] = dcb[j] + dmj * o * (c1 - tc * tc)  # total dL/dc'
             dgb[3 * H + j] = dmj * tc * o * (c1 - o)
-            dcb[j] = dct * f
+        for j in range(H):
+            i = gb[j]
+            dgb[j] = dcb[j] * gb[2 * H + j] * i * (c1 - i)
+        for j in range(H):
+            f = gb[H + j]
+            dgb[H + j] = dcb[j] * cb[j] * f * (c1 - f)
+        for j in range(H):
+            gc = gb[2 * H + j]
+            dgb[2 * H + j] = dcb[j] * gb[j] * (c1 - gc * gc)
+        for j in range(H):
+            dcb[j] = dcb[j] * gb[H + j]
         dh[b] = 0  # h enters the step only through the gates
     _rec_product(dh, dg, wT, w_hh, sT, True)  # dh += dg W_hh
 
