@@ -5,7 +5,7 @@ r, z, n, the cache and what is overwritten versus accumulated).
 The public functions at the bottom play the part of the bindings: they turn optional arguments
 (None) into empty arrays plus flags, so that each kernel compiles once per dtype, then call the
 jitted kernel. Matrix products go through SciPy's BLAS (numba's np.dot); the element-wise gate
-loops are plain loops (numba here has no SIMD exp/tanh, so they run scalar).
+loops are plain loops that LLVM vectorises, with the vector math of _vmath.py.
 """
 import numpy as np
 from numba import njit
