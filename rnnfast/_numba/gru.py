@@ -38,7 +38,9 @@ def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_l
             gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j])
         if reset_after:
             for j in range(H):
-                hnb[j] = ghb[2 * H + j] + b_hh[2 * H + j]
+                v = ghb[2 * H + j] + b_hh[2 * H + j]
+                hnb[j] = v
+                ghb[2 * H + j] = gb[j] * v  # r * (h W_hn^T + b_hn), read back below (see there)
         else:
             for j in range(H):
                 hnb[j] = gb[j] * hb[j]  # r * h, the input of W_hn
@@ -49,18 +51,18 @@ def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_l
     for b in range(B):
         gb = g[b]
         hb = h[b]
-        hnb = hn[b]
         out = h_new[b]
         if not row_valid(lengths, has_len, t, b):  # carry the state, output zero
             out[:] = hb
             if has_y:
                 y[b] = 0
             continue
-        if reset_after:
+        ghb = gh[b]
+        if reset_after:  # n = tanh(x_n + r * hn); the product comes from gh: a loop that stores to
+            # g[b, 2H + j] and loads g[b, j] (unknown distance) does not vectorise (4x slower)
             for j in range(H):
-                gb[2 * H + j] = vtanh(gb[2 * H + j] + gb[j] * hnb[j])
+                gb[2 * H + j] = vtanh(gb[2 * H + j] + ghb[2 * H + j])
         else:
-            ghb = gh[b]
             for j in range(H):
                 gb[2 * H + j] = vtanh(gb[2 * H + j] + ghb[2 * H + j] + b_hh[2 * H + j])
         for j in range(H):
@@ -99,9 +101,12 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
             dxb[H + j] = dhb[j] * (hb[j] - gb[2 * H + j]) * z * (c1 - z)
         if reset_after:
             dghb = dgh[b]
-            for j in range(H):  # r block: dr_pre = dn_pre * (h W_hn^T + b_hn) * r (1 - r)
+            for j in range(H):  # r block: dr_pre = dn_pre * (h W_hn^T + b_hn) * r (1 - r), dn_pre
+                # recomputed (loading dgx[b, 2H + j] in a loop that stores dgx[b, j] would not vectorise)
                 r = gb[j]
-                dxb[j] = dxb[2 * H + j] * hnb[j] * r * (c1 - r)
+                z = gb[H + j]
+                n = gb[2 * H + j]
+                dxb[j] = dhb[j] * (c1 - z) * (c1 - n * n) * hnb[j] * r * (c1 - r)
             for j in range(H):
                 dghb[j] = dxb[j]
             for j in range(H):
