@@ -102,12 +102,13 @@ def _step_forward(h_new, c_new, y, has_y, g, m, sT, h, c, w_hh, whT, w_hr, wrT, 
         cn = c_new[b]
         # The C++ loop of lstm.cpp split in simple loops: LLVM cannot prove that stores to blocks of one
         # row H apart do not overlap, and vectorises a loop only with few such pairs (runtime checks).
+        # (loops from 0: LLVM did not vectorise `for j in range(2 * H, 3 * H)`)
         for j in range(2 * H):
             gb[j] = vsigmoid(gb[j])  # i, f
-        for j in range(2 * H, 3 * H):
-            gb[j] = vtanh(gb[j])  # g
-        for j in range(3 * H, 4 * H):
-            gb[j] = vsigmoid(gb[j])  # o
+        for j in range(H):
+            gb[2 * H + j] = vtanh(gb[2 * H + j])  # g
+        for j in range(H):
+            gb[3 * H + j] = vsigmoid(gb[3 * H + j])  # o
         for j in range(H):
             cv = gb[H + j] * cb[j] + gb[j] * gb[2 * H + j]
             cn[j] = cv
