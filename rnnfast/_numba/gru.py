@@ -75,8 +75,8 @@ def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_l
 @_jit
 def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, reset_after, w_untransposed):
     """One step backward (gru.cpp step_backward). dh (B,H): on entry dL/dh', on exit dL/dh.
-    w (H,3H) = W_hh^T, or W_hh itself (3H,H) when w_untransposed (one-row cell steps: the BLAS reads
-    it in place); sT: flat scratch of B*H."""
+    w (H,3H) = W_hh^T, or W_hh itself (3H,H) when w_untransposed (one-row cell steps, where the BLAS
+    reads it in place, and always for reset_after=false); sT: flat scratch of 3*B*H (B*H for reset_after)."""
     B, H = h.shape
     G = 3 * H
     c1 = like(1, g)  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
@@ -124,12 +124,11 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
         transpose(dh, s, True)
         return
     # reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H].
-    # np.dot needs contiguous operands: the column blocks of dgx and W_hh^T are copied first.
-    a = np.ascontiguousarray(dgx[:, 2 * H:])
-    if w_untransposed:
-        np.dot(w[2 * H:].T, a.T, s)
-    else:
-        np.dot(np.ascontiguousarray(w[:, 2 * H:]), a.T, s)
+    # np.dot takes no leading dimension: the column blocks of dgx are copied into sT, and the weight
+    # blocks are rows of W_hh itself (w untransposed: the entry points pass W_hh for reset_after=false).
+    a = sT[H * B:2 * H * B].reshape(B, H)
+    a[:, :] = dgx[:, 2 * H:]
+    np.dot(w[2 * H:].T, a.T, s)
     transpose(dtmp, s, False)
     for b in range(B):
         if not row_valid(lengths, has_len, t, b):
@@ -143,11 +142,9 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
             r = gb[j]
             dxr[j] = drh[j] * hb[j] * r * (c1 - r)
             dhb[j] += drh[j] * r
-    a2 = np.ascontiguousarray(dgx[:, :2 * H])
-    if w_untransposed:
-        np.dot(w[:2 * H].T, a2.T, s)
-    else:
-        np.dot(np.ascontiguousarray(w[:, :2 * H]), a2.T, s)
+    a2 = sT[H * B:3 * H * B].reshape(B, 2 * H)
+    a2[:, :] = dgx[:, :2 * H]
+    np.dot(w[:2 * H].T, a2.T, s)
     transpose(dh, s, True)
 
 
@@ -239,15 +236,16 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
         dh[:] = dh_n
     else:
         dh[:] = 0
-    sT = np.empty(B * H, x.dtype)
-    wT = np.ascontiguousarray(w_hh.T)  # (H,3H) = W_hh^T, once per call
+    sT = np.empty(3 * B * H, x.dtype)
+    # (H,3H) = W_hh^T, once per call; reset_after=false multiplies by row blocks of W_hh instead
+    wT = np.ascontiguousarray(w_hh.T) if reset_after else w_hh
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
                 if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
         _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], wT,
-                       lengths, has_len, t, reset_after, False)
+                       lengths, has_len, t, reset_after, not reset_after)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
                  has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(-1, G), x.reshape(N, I), w_ih,
@@ -269,11 +267,11 @@ def _gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_ne
     B, H = h.shape
     dh[:] = dh_new
     # One row: the products with W_hh^T are matrix-vector products that read W_hh in place;
-    # transposing W_hh first would cost more than the whole step.
-    one_row = B == 1
-    sT = np.empty(B * H, x.dtype)
-    _step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, w_hh if one_row else np.ascontiguousarray(w_hh.T),
-                   np.empty(0, np.int64), False, 0, reset_after, one_row)
+    # transposing W_hh first would cost more than the whole step. reset_after=false: see _step_backward.
+    in_place = B == 1 or not reset_after
+    sT = np.empty(3 * B * H, x.dtype)
+    _step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, w_hh if in_place else np.ascontiguousarray(w_hh.T),
+                   np.empty(0, np.int64), False, 0, reset_after, in_place)
     _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dgx, dgh, x, w_ih, h, hn,
                  reset_after, True)
 
