@@ -25,7 +25,10 @@ def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_l
     G = 3 * H
     Gh = G if reset_after else 2 * H  # reset_after=false: r, z blocks now, n block after r
     sT = ghT[:Gh * B].reshape(Gh, B)
-    np.dot(w_hh[:Gh], h.T, sT)  # ghT = W_hh h^T
+    if B == 1:  # a matrix-vector product (?gemv, as the C++ BLAS wrapper for one row)
+        np.dot(w_hh[:Gh], h[0], ghT[:Gh])
+    else:
+        np.dot(w_hh[:Gh], h.T, sT)  # ghT = W_hh h^T
     transpose(gh[:, :Gh], sT, False)  # gh = h W_hh^T
     for b in range(B):
         gb = g[b]
@@ -117,7 +120,12 @@ def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, res
             dhb[j] = dhb[j] * gb[H + j]
     s = sT[:H * B].reshape(H, B)
     if reset_after:  # dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
-        if w_untransposed:
+        if B == 1:  # matrix-vector products (?gemv)
+            if w_untransposed:
+                np.dot(dgh[0], w, sT[:H])
+            else:
+                np.dot(w, dgh[0], sT[:H])
+        elif w_untransposed:
             np.dot(w.T, dgh.T, s)
         else:
             np.dot(w, dgh.T, s)
