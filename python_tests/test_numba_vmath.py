@@ -1,7 +1,7 @@
 """rnnfast._numba._vmath (vectorisable exp, expm1, sigmoid, tanh of the numba gate loops) against
 long-double references: max ulp over dense grids, extremes, +-inf / NaN, signed zero, denormal inputs
-and results, float32 and float64; and that the loops really vectorise (AVX2/AVX-512 registers in
-the generated code)."""
+and results, float32 and float64; that float32 stays float32; and that the loops really vectorise
+(packed SIMD multiplies in the generated code)."""
 import re
 
 import numpy as np
