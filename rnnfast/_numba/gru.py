@@ -5,153 +5,164 @@ r, z, n, the cache and what is overwritten versus accumulated).
 The public functions at the bottom play the part of the bindings: they turn optional arguments
 (None) into empty arrays plus flags, so that each kernel compiles once per dtype, then call the
 jitted kernel. Matrix products go through SciPy's BLAS (numba's np.dot); the element-wise gate
-loops are plain loops (numba here has no SIMD exp/tanh, so they run scalar).
+loops are plain loops that LLVM vectorises, with the vector math of _vmath.py.
 """
 import numpy as np
 from numba import njit
+
+from ._common import row_valid, transpose
+from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def vsigmoid(v, half):
-    """sigmoid(v) = 0.5 tanh(v/2) + 0.5: one tanh call, no division. ``half`` is 0.5 in v's dtype,
-    so that float32 stays float32 (a float64 literal would promote the call to double tanh)."""
-    return half * np.tanh(half * v) + half
-
-
-@_jit
-def _row_valid(lengths, has_len, t, b):
-    return not has_len or t < lengths[b]
-
-
-@_jit
-def _mul_wT(out, inp, W, sT):
-    """out (B,N) = inp (B,K) W^T through the BLAS; out may be a strided view, sT a flat scratch."""
-    B = inp.shape[0]
-    N = W.shape[0]
-    s = sT[:B * N].reshape(B, N)
-    np.dot(inp, W.T, s)
-    out[:, :] = s
-
-
-@_jit
-def _step_forward(h_new, y, has_y, g, hn, gh, sT, h, w_hh, b_hh, lengths, has_len, t, reset_after):
+def _step_forward(h_new, y, has_y, g, hn, gh, ghT, h, w_hh, b_hh, lengths, has_len, t, reset_after):
     """One step (gru.cpp step_forward). g (B,3H): on entry x W_ih^T + b_ih, on exit r, z, n.
-    b_hh (3H,) is zeros when the model has no bias (the entry points pass that)."""
+    b_hh (3H,) is zeros when the model has no bias (the entry points pass that). ghT: flat scratch of
+    B*3H for the transposed recurrent product W_hh h^T (the weight on the BLAS' cheaper side)."""
     B, H = h.shape
-    half = b_hh[:1] * 0 + 0.5  # 0.5 in the arrays' dtype (a 1-element array: numba keeps float32)
-    half = half[0]
-    Gh = 3 * H if reset_after else 2 * H  # reset_after=false: r, z blocks now, n block after r
-    _mul_wT(gh[:, :Gh], h, w_hh[:Gh], sT)
+    G = 3 * H
+    Gh = G if reset_after else 2 * H  # reset_after=false: r, z blocks now, n block after r
+    sT = ghT[:Gh * B].reshape(Gh, B)
+    if B == 1:  # a matrix-vector product (?gemv, as the C++ BLAS wrapper for one row)
+        np.dot(w_hh[:Gh], h[0], ghT[:Gh])
+    else:
+        np.dot(w_hh[:Gh], h.T, sT)  # ghT = W_hh h^T
+    transpose(gh[:, :Gh], sT, False)  # gh = h W_hh^T
     for b in range(B):
         gb = g[b]
         hb = h[b]
         ghb = gh[b]
-        for j in range(H):
-            gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j], half)
-            gb[H + j] = vsigmoid(gb[H + j] + ghb[H + j] + b_hh[H + j], half)
+        hnb = hn[b]
+        # r and z in one loop over 2H (gru.cpp: one loop over H for both blocks): LLVM cannot prove that
+        # stores H apart in one row do not overlap and vectorises only loops with few such pairs.
+        for j in range(2 * H):
+            gb[j] = vsigmoid(gb[j] + ghb[j] + b_hh[j])
         if reset_after:
             for j in range(H):
-                hn[b, j] = ghb[2 * H + j] + b_hh[2 * H + j]
+                v = ghb[2 * H + j] + b_hh[2 * H + j]
+                hnb[j] = v
+                ghb[2 * H + j] = gb[j] * v  # r * (h W_hn^T + b_hn), read back below (see there)
         else:
             for j in range(H):
-                hn[b, j] = gb[j] * hb[j]  # r * h, the input of W_hn
+                hnb[j] = gb[j] * hb[j]  # r * h, the input of W_hn
     if not reset_after:  # gh[:, 2H:] = (r*h) W_hn^T
-        _mul_wT(gh[:, 2 * H:], hn, w_hh[2 * H:], sT)
+        sT = ghT[:H * B].reshape(H, B)
+        np.dot(w_hh[2 * H:], hn.T, sT)
+        transpose(gh[:, 2 * H:], sT, False)
     for b in range(B):
         gb = g[b]
         hb = h[b]
-        if not _row_valid(lengths, has_len, t, b):  # carry the state, output zero
-            h_new[b] = hb
+        out = h_new[b]
+        if not row_valid(lengths, has_len, t, b):  # carry the state, output zero
+            out[:] = hb
             if has_y:
                 y[b] = 0
             continue
-        if reset_after:
+        ghb = gh[b]
+        if reset_after:  # n = tanh(x_n + r * hn); the product comes from gh: a loop that stores to
+            # g[b, 2H + j] and loads g[b, j] (unknown distance) does not vectorise (4x slower)
             for j in range(H):
-                gb[2 * H + j] = np.tanh(gb[2 * H + j] + gb[j] * hn[b, j])
+                gb[2 * H + j] = vtanh(gb[2 * H + j] + ghb[2 * H + j])
         else:
             for j in range(H):
-                gb[2 * H + j] = np.tanh(gb[2 * H + j] + gh[b, 2 * H + j] + b_hh[2 * H + j])
+                gb[2 * H + j] = vtanh(gb[2 * H + j] + ghb[2 * H + j] + b_hh[2 * H + j])
         for j in range(H):
             n = gb[2 * H + j]
-            h_new[b, j] = n + gb[H + j] * (hb[j] - n)
+            out[j] = n + gb[H + j] * (hb[j] - n)
         if has_y:
-            y[b] = h_new[b]
+            y[b] = out
 
 
 @_jit
-def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w_hh, lengths, has_len, t, reset_after):
-    """One step backward (gru.cpp step_backward). dh (B,H): on entry dL/dh', on exit dL/dh."""
+def _step_backward(dh, dgx, dgh, dtmp, sT, h, g, hn, w, lengths, has_len, t, reset_after, w_untransposed):
+    """One step backward (gru.cpp step_backward). dh (B,H): on entry dL/dh', on exit dL/dh.
+    w (H,3H) = W_hh^T, or W_hh itself (3H,H) when w_untransposed (one-row cell steps, where the BLAS
+    reads it in place, and always for reset_after=false); sT: flat scratch of 3*B*H (B*H for reset_after)."""
     B, H = h.shape
+    G = 3 * H
+    c1 = like(1, g)  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
     for b in range(B):
         dxb = dgx[b]
         dhb = dh[b]
-        if not _row_valid(lengths, has_len, t, b):  # state carried: dh passes through
+        if not row_valid(lengths, has_len, t, b):  # state carried: dh passes through
             dxb[:] = 0
             if reset_after:
                 dgh[b] = 0
             continue
         gb = g[b]
         hb = h[b]
+        hnb = hn[b]
+        # gru.cpp's loop split in one loop per output block (see step_forward on vectorisation)
+        for j in range(H):  # n block: dn_pre
+            z = gb[H + j]
+            n = gb[2 * H + j]
+            dxb[2 * H + j] = dhb[j] * (c1 - z) * (c1 - n * n)
+        for j in range(H):  # z block
+            z = gb[H + j]
+            dxb[H + j] = dhb[j] * (hb[j] - gb[2 * H + j]) * z * (c1 - z)
         if reset_after:
             dghb = dgh[b]
-            for j in range(H):
+            for j in range(H):  # r block: dr_pre = dn_pre * (h W_hn^T + b_hn) * r (1 - r), dn_pre
+                # recomputed (loading dgx[b, 2H + j] in a loop that stores dgx[b, j] would not vectorise)
                 r = gb[j]
                 z = gb[H + j]
                 n = gb[2 * H + j]
-                gd = dhb[j]
-                dnp = gd * (1 - z) * (1 - n * n)
-                dzp = gd * (hb[j] - n) * z * (1 - z)
-                drp = dnp * hn[b, j] * r * (1 - r)
-                dxb[j] = drp
-                dxb[H + j] = dzp
-                dxb[2 * H + j] = dnp
-                dghb[j] = drp
-                dghb[H + j] = dzp
-                dghb[2 * H + j] = dnp * r
-                dhb[j] = gd * z
-        else:
+                dxb[j] = dhb[j] * (c1 - z) * (c1 - n * n) * hnb[j] * r * (c1 - r)
             for j in range(H):
-                z = gb[H + j]
-                n = gb[2 * H + j]
-                gd = dhb[j]
-                dxb[2 * H + j] = gd * (1 - z) * (1 - n * n)
-                dxb[H + j] = gd * (hb[j] - n) * z * (1 - z)
-                dhb[j] = gd * z
-    if reset_after:  # dh += dgh W_hh
-        s = sT[:B * H].reshape(B, H)
-        np.dot(dgh, w_hh, s)
-        dh += s
+                dghb[j] = dxb[j]
+            for j in range(H):
+                dghb[H + j] = dxb[H + j]
+            for j in range(H):
+                dghb[2 * H + j] = dxb[2 * H + j] * gb[j]
+        for j in range(H):
+            dhb[j] = dhb[j] * gb[H + j]
+    s = sT[:H * B].reshape(H, B)
+    if reset_after:  # dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
+        if B == 1:  # matrix-vector products (?gemv)
+            if w_untransposed:
+                np.dot(dgh[0], w, sT[:H])
+            else:
+                np.dot(w, dgh[0], sT[:H])
+        elif w_untransposed:
+            np.dot(w.T, dgh.T, s)
+        else:
+            np.dot(w, dgh.T, s)
+        transpose(dh, s, True)
         return
     # reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H].
-    # np.dot needs contiguous operands: the column blocks of dgx are copied into sT (B*3H) first.
-    a = sT[:B * H].reshape(B, H)
+    # np.dot takes no leading dimension: the column blocks of dgx are copied into sT, and the weight
+    # blocks are rows of W_hh itself (w untransposed: the entry points pass W_hh for reset_after=false).
+    a = sT[H * B:2 * H * B].reshape(B, H)
     a[:, :] = dgx[:, 2 * H:]
-    np.dot(a, w_hh[2 * H:], dtmp)
+    np.dot(w[2 * H:].T, a.T, s)
+    transpose(dtmp, s, False)
     for b in range(B):
-        if not _row_valid(lengths, has_len, t, b):
+        if not row_valid(lengths, has_len, t, b):
             continue
         gb = g[b]
         hb = h[b]
+        drh = dtmp[b]
+        dxr = dgx[b]
+        dhb = dh[b]
         for j in range(H):
             r = gb[j]
-            dgx[b, j] = dtmp[b, j] * hb[j] * r * (1 - r)
-            dh[b, j] += dtmp[b, j] * r
-    a2 = sT[:2 * B * H].reshape(B, 2 * H)
+            dxr[j] = drh[j] * hb[j] * r * (c1 - r)
+            dhb[j] += drh[j] * r
+    a2 = sT[H * B:3 * H * B].reshape(B, 2 * H)
     a2[:, :] = dgx[:, :2 * H]
-    s = sT[2 * B * H:3 * B * H].reshape(B, H)
-    np.dot(a2, w_hh[:2 * H], s)
-    dh += s
+    np.dot(w[:2 * H].T, a2.T, s)
+    transpose(dh, s, True)
 
 
 @_jit
-def _colsum(db, d, accumulate):
-    """db (G,) (+)= column sums of d (N, G)."""
-    if not accumulate:
-        db[:] = 0
-    for i in range(d.shape[0]):
-        db += d[i]
+def _colsum(db, d, ones, accumulate):
+    """db (G,) (+)= column sums of d (N, G), as the BLAS product 1^T d (gru.cpp colsum); ones (N,)."""
+    if accumulate:
+        db += np.dot(ones, d)
+    else:
+        np.dot(ones, d, db)
 
 
 @_jit
@@ -175,10 +186,25 @@ def _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, d
             np.dot(np.ascontiguousarray(dgx[:, 2 * H:]).T, hn, dw_hh[2 * H:])
     if has_dx:
         np.dot(dgx, w_ih, dx)
+    if not (has_db_ih or has_db_hh):
+        return
+    ones = np.ones(dgx.shape[0], dgx.dtype)
     if has_db_ih:
-        _colsum(db_ih, dgx, accumulate)
-    if has_db_hh:
-        _colsum(db_hh, dgh if reset_after else dgx, accumulate)
+        _colsum(db_ih, dgx, ones, accumulate)
+    if not has_db_hh:
+        return
+    if not reset_after:  # both biases enter the same pre-activations
+        if has_db_ih and not accumulate:
+            db_hh[:] = db_ih
+        else:
+            _colsum(db_hh, dgx, ones, accumulate)
+        return
+    # reset_after: dgh equals dgx in the r and z blocks; only the n block differs
+    if has_db_ih and not accumulate:
+        db_hh[:2 * H] = db_ih[:2 * H]
+        db_hh[2 * H:] = np.dot(ones, dgh)[2 * H:]
+    else:
+        _colsum(db_hh, dgh, ones, accumulate)
 
 
 @_jit
@@ -218,14 +244,16 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
         dh[:] = dh_n
     else:
         dh[:] = 0
-    sT = np.empty(B * G, x.dtype)
+    sT = np.empty(3 * B * H, x.dtype)
+    # (H,3H) = W_hh^T, once per call; reset_after=false multiplies by row blocks of W_hh instead
+    wT = np.ascontiguousarray(w_hh.T) if reset_after else w_hh
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
-                if _row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
+                if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
-        _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], w_hh,
-                       lengths, has_len, t, reset_after)
+        _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], wT,
+                       lengths, has_len, t, reset_after, not reset_after)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
                  has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(-1, G), x.reshape(N, I), w_ih,
@@ -246,8 +274,12 @@ def _gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_ne
                        has_dx, has_db_ih, has_db_hh, reset_after):
     B, H = h.shape
     dh[:] = dh_new
-    sT = np.empty(B * 3 * H, x.dtype)
-    _step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, w_hh, np.empty(0, np.int64), False, 0, reset_after)
+    # One row: the products with W_hh^T are matrix-vector products that read W_hh in place;
+    # transposing W_hh first would cost more than the whole step. reset_after=false: see _step_backward.
+    in_place = B == 1 or not reset_after
+    sT = np.empty(3 * B * H, x.dtype)
+    _step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, w_hh if in_place else np.ascontiguousarray(w_hh.T),
+                   np.empty(0, np.int64), False, 0, reset_after, in_place)
     _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dgx, dgh, x, w_ih, h, hn,
                  reset_after, True)
 

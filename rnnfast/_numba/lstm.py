@@ -10,24 +10,12 @@ plain loops that LLVM vectorises.
 import numpy as np
 from numba import njit
 
+from ._common import row_valid, transpose
+from ._vmath import like, vsigmoid, vtanh
+
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 
-
-@_jit
-def vsigmoid(v):
-    return 1 / (1 + np.exp(-v))
-
-
-@_jit
-def vtanh(v):
-    return np.tanh(v)
-
 SMALL_BATCH = 1  # batches up to this size use _small_matmul for the per-step products (as lstm.cpp)
-
-
-@_jit
-def _row_valid(lengths, has_len, t, b):
-    return not has_len or t < lengths[b]
 
 
 @_jit
@@ -48,22 +36,34 @@ def _small_matmul(out, inp, Wt, accumulate):
 
 @_jit
 def _mul_wT(out, inp, W, sT, accumulate):
-    """out (B,N) (+)= inp (B,K) W^T through the BLAS; sT (B,N) scratch."""
-    np.dot(inp, W.T, sT)
-    if accumulate:
-        out += sT
-    else:
-        out[:] = sT
+    """out (B,N) (+)= inp (B,K) W^T, W (N,K), through the BLAS in lstm.cpp mul_wT's form: the weight is
+    the first operand and the state enters transposed, sT (N,B) = W inT with inT (K,B) = inp^T, then sT
+    is transposed back. B = 1: one matrix-vector product straight into out. sT: flat scratch of B*(N+K)."""
+    B, K = inp.shape
+    N = W.shape[0]
+    if B == 1:
+        s1 = sT[:N]
+        np.dot(W, inp[0], s1)
+        if accumulate:
+            out[0] += s1
+        else:
+            out[0] = s1
+        return
+    s = sT[:N * B].reshape(N, B)
+    inT = sT[N * B:N * B + K * B].reshape(K, B)
+    transpose(inT, inp, False)
+    np.dot(W, inT, s)
+    transpose(out, s, accumulate)
 
 
 @_jit
 def _rec_product(out, inp, W, Wt, sT, accumulate):
     """out (B,N) (+)= inp (B,K) W^T given W (N,K) (BLAS path) and Wt = W^T (small-batch path);
-    sT: flat scratch of at least B*N."""
+    sT: flat scratch of at least B*(N+K)."""
     if inp.shape[0] <= SMALL_BATCH:
         _small_matmul(out, inp, Wt, accumulate)
     else:
-        _mul_wT(out, inp, W, sT[:out.size].reshape(out.shape), accumulate)
+        _mul_wT(out, inp, W, sT, accumulate)
 
 
 @_jit
@@ -87,7 +87,7 @@ def _step_forward(h_new, c_new, y, has_y, g, m, sT, h, c, w_hh, whT, w_hr, wrT, 
     B, H = c.shape
     _rec_product(g, h, w_hh, whT, sT, True)  # g += h W_hh^T
     for b in range(B):
-        if not _row_valid(lengths, has_len, t, b):  # carry the states, output zero
+        if not row_valid(lengths, has_len, t, b):  # carry the states, output zero
             c_new[b] = c[b]
             if has_proj:
                 m[b] = 0
@@ -100,25 +100,26 @@ def _step_forward(h_new, c_new, y, has_y, g, m, sT, h, c, w_hh, whT, w_hr, wrT, 
         mb = m[b] if has_proj else h_new[b]  # without a projection h' = m
         cb = c[b]
         cn = c_new[b]
+        # The C++ loop of lstm.cpp split in simple loops: LLVM cannot prove that stores to blocks of one
+        # row H apart do not overlap, and vectorises a loop only with few such pairs (runtime checks).
+        # (loops from 0: LLVM did not vectorise `for j in range(2 * H, 3 * H)`)
+        for j in range(2 * H):
+            gb[j] = vsigmoid(gb[j])  # i, f
         for j in range(H):
-            i = vsigmoid(gb[j])
-            f = vsigmoid(gb[H + j])
-            gc = vtanh(gb[2 * H + j])
-            o = vsigmoid(gb[3 * H + j])
-            gb[j] = i
-            gb[H + j] = f
-            gb[2 * H + j] = gc
-            gb[3 * H + j] = o
-            cv = f * cb[j] + i * gc
+            gb[2 * H + j] = vtanh(gb[2 * H + j])  # g
+        for j in range(H):
+            gb[3 * H + j] = vsigmoid(gb[3 * H + j])  # o
+        for j in range(H):
+            cv = gb[H + j] * cb[j] + gb[j] * gb[2 * H + j]
             cn[j] = cv
-            mb[j] = o * vtanh(cv)
+            mb[j] = gb[3 * H + j] * vtanh(cv)
         if not has_proj and has_y:
             y[b] = mb
     if not has_proj:
         return
     _rec_product(h_new, m, w_hr, wrT, sT, False)  # h' = m W_hr^T
     for b in range(B):
-        if not _row_valid(lengths, has_len, t, b):
+        if not row_valid(lengths, has_len, t, b):
             h_new[b] = h[b]
             if has_y:
                 y[b] = 0
@@ -130,9 +131,10 @@ def _step_forward(h_new, c_new, y, has_y, g, m, sT, h, c, w_hh, whT, w_hr, wrT, 
 def _step_backward(dh, dc, dg, dhp, dm, sT, c, c_new, g, w_hh, wT, w_hr, wrT, has_proj, lengths, has_len, t):
     """One step backward (lstm.cpp step_backward): dh, dc in: dL/dh', dL/dc'; out: dL/dh, dL/dc."""
     B, H = c.shape
+    c1 = like(1, c)  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
     if has_proj:  # dm = dh W_hr
         for b in range(B):
-            if _row_valid(lengths, has_len, t, b):
+            if row_valid(lengths, has_len, t, b):
                 dhp[b] = dh[b]
             else:
                 dhp[b] = 0
@@ -140,7 +142,7 @@ def _step_backward(dh, dc, dg, dhp, dm, sT, c, c_new, g, w_hh, wT, w_hr, wrT, ha
     else:
         dm = dh  # h' = m
     for b in range(B):
-        if not _row_valid(lengths, has_len, t, b):  # states carried: dh, dc pass through
+        if not row_valid(lengths, has_len, t, b):  # states carried: dh, dc pass through
             dg[b] = 0
             continue
         gb = g[b]
@@ -149,19 +151,25 @@ def _step_backward(dh, dc, dg, dhp, dm, sT, c, c_new, g, w_hh, wT, w_hr, wrT, ha
         cn = c_new[b]
         dmb = dm[b]
         dcb = dc[b]
+        # lstm.cpp's loop split in simple loops (one output block each, see step_forward);
+        # dcb holds the total dL/dc' in between.
         for j in range(H):
-            i = gb[j]
-            f = gb[H + j]
-            gc = gb[2 * H + j]
             o = gb[3 * H + j]
             tc = vtanh(cn[j])
             dmj = dmb[j]
-            dct = dcb[j] + dmj * o * (1 - tc * tc)  # total dL/dc'
-            dgb[j] = dct * gc * i * (1 - i)
-            dgb[H + j] = dct * cb[j] * f * (1 - f)
-            dgb[2 * H + j] = dct * i * (1 - gc * gc)
-            dgb[3 * H + j] = dmj * tc * o * (1 - o)
-            dcb[j] = dct * f
+            dcb[j] = dcb[j] + dmj * o * (c1 - tc * tc)  # total dL/dc'
+            dgb[3 * H + j] = dmj * tc * o * (c1 - o)
+        for j in range(H):
+            i = gb[j]
+            dgb[j] = dcb[j] * gb[2 * H + j] * i * (c1 - i)
+        for j in range(H):
+            f = gb[H + j]
+            dgb[H + j] = dcb[j] * cb[j] * f * (c1 - f)
+        for j in range(H):
+            gc = gb[2 * H + j]
+            dgb[2 * H + j] = dcb[j] * gb[j] * (c1 - gc * gc)
+        for j in range(H):
+            dcb[j] = dcb[j] * gb[H + j]
         dh[b] = 0  # h enters the step only through the gates
     _rec_product(dh, dg, wT, w_hh, sT, True)  # dh += dg W_hh
 
@@ -227,7 +235,7 @@ def _lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b
         cs[0] = 0
     _input_projection(gates.reshape(T * B, G), x.reshape(T * B, I), w_ih, b_ih, b_hh, has_bias_ih, has_bias_hh)
     whT, wrT = _transposes(w_hh, w_hr, has_proj, B <= SMALL_BATCH)
-    sT = np.empty(B * max(G, P), x.dtype)
+    sT = np.empty(2 * B * max(G, P), x.dtype)
     for t in range(T):
         _step_forward(hs[t + 1], cs[t + 1], y[t], True, gates[t], ms[t] if has_proj else ms[0], sT, hs[t], cs[t],
                       w_hh, whT, w_hr, wrT, has_proj, lengths, has_len, t)
@@ -255,11 +263,11 @@ def _lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs,
         dc[:] = 0
     wT, wrT = _transposes(w_hh, w_hr, has_proj, B > SMALL_BATCH)
     dm = np.empty((B, H), x.dtype)
-    sT = np.empty(B * max(G, P), x.dtype)
+    sT = np.empty(2 * B * max(G, P), x.dtype)
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
-                if _row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
+                if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
         _step_backward(dh, dc, dgates[t], dhs[t] if has_proj else dhs[0], dm, sT, cs[t], cs[t + 1], gates[t], w_hh,
                        wT, w_hr, wrT, has_proj, lengths, has_len, t)
@@ -277,7 +285,7 @@ def _lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, 
     P = h.shape[1]
     _input_projection(gates, x, w_ih, b_ih, b_hh, has_bias_ih, has_bias_hh)
     whT, wrT = _transposes(w_hh, w_hr, has_proj, B <= SMALL_BATCH)
-    sT = np.empty(B * max(G, P), x.dtype)
+    sT = np.empty(2 * B * max(G, P), x.dtype)
     _step_forward(h_new, c_new, h_new, False, gates, m, sT, h, c, w_hh, whT, w_hr, wrT, has_proj,
                   np.empty(0, np.int64), False, 0)
 
@@ -300,7 +308,7 @@ def _lstm_cell_backward(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, d
     wT, wrT = _transposes(w_hh, w_hr, has_proj, B > SMALL_BATCH)
     dhp = np.empty((B, P), x.dtype)
     dm = np.empty((B, H), x.dtype)
-    sT = np.empty(B * max(G, P), x.dtype)
+    sT = np.empty(2 * B * max(G, P), x.dtype)
     _step_backward(dh, dc, dgates, dhp, dm, sT, c, c_new, gates, w_hh, wT, w_hr, wrT, has_proj,
                    np.empty(0, np.int64), False, 0)
     _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dw_hr, has_proj, dgates, dhp, x, w_ih,

@@ -9,19 +9,12 @@ jitted kernel.
 import numpy as np
 from numba import njit
 
+from ._common import row_valid, transpose
+from ._vmath import like, vtanh
+
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 
 SMALL_BATCH = 1  # batches up to this size use _small_matmul for the per-step products (as rnn.cpp)
-
-
-@_jit
-def vtanh(v):
-    return np.tanh(v)
-
-
-@_jit
-def _row_valid(lengths, has_len, t, b):
-    return not has_len or t < lengths[b]
 
 
 @_jit
@@ -41,16 +34,33 @@ def _small_matmul(out, inp, Wt, accumulate):
 
 
 @_jit
+def _mul_wT(out, inp, W, sT, accumulate):
+    """out (B,N) (+)= inp (B,K) W^T (rnn.cpp mul_wT, as lstm.py's): sT (N,B) = W inT with inT = inp^T,
+    then transposed back; B = 1: one matrix-vector product. sT: flat scratch of B*(N+K)."""
+    B, K = inp.shape
+    N = W.shape[0]
+    if B == 1:
+        s1 = sT[:N]
+        np.dot(W, inp[0], s1)
+        if accumulate:
+            out[0] += s1
+        else:
+            out[0] = s1
+        return
+    s = sT[:N * B].reshape(N, B)
+    inT = sT[N * B:N * B + K * B].reshape(K, B)
+    transpose(inT, inp, False)
+    np.dot(W, inT, s)
+    transpose(out, s, accumulate)
+
+
+@_jit
 def _rec_product(out, inp, W, Wt, sT, accumulate):
-    """out (B,H) (+)= inp (B,H) W^T given W (BLAS path) and Wt = W^T (small-batch path); sT (B,H)."""
+    """out (B,H) (+)= inp (B,H) W^T given W (BLAS path) and Wt = W^T (small-batch path); sT: flat, 2*B*H."""
     if inp.shape[0] <= SMALL_BATCH:
         _small_matmul(out, inp, Wt, accumulate)
     else:
-        np.dot(inp, W.T, sT)
-        if accumulate:
-            out += sT
-        else:
-            out[:] = sT
+        _mul_wT(out, inp, W, sT, accumulate)
 
 
 @_jit
@@ -72,8 +82,9 @@ def _step_forward(a, y, has_y, sT, h, w_hh, whT, lengths, has_len, t, relu):
     """One step forward (rnn.cpp step_forward): a (B,H) in: input part, out: the new state."""
     B, H = a.shape
     _rec_product(a, h, w_hh, whT, sT, True)  # a += h W_hh^T
+    z0 = like(0, a)  # 0 in the arrays' dtype (an int literal would promote float32 to float64)
     for b in range(B):
-        if not _row_valid(lengths, has_len, t, b):  # carry the state, output zero
+        if not row_valid(lengths, has_len, t, b):  # carry the state, output zero
             a[b] = h[b]
             if has_y:
                 y[b] = 0
@@ -81,7 +92,7 @@ def _step_forward(a, y, has_y, sT, h, w_hh, whT, lengths, has_len, t, relu):
         ab = a[b]
         if relu:
             for j in range(H):
-                ab[j] = ab[j] if ab[j] > 0 else 0
+                ab[j] = ab[j] if ab[j] > 0 else z0
         else:
             for j in range(H):
                 ab[j] = vtanh(ab[j])
@@ -93,20 +104,21 @@ def _step_forward(a, y, has_y, sT, h, w_hh, whT, lengths, has_len, t, relu):
 def _step_backward(dh, dg, sT, h_new, w_hh, wT, lengths, has_len, t, relu):
     """One step backward (rnn.cpp step_backward): dh in: dL/dh', out: dL/dh; writes dg (B,H)."""
     B, H = dh.shape
+    c1 = like(1, dh)  # 1 in the arrays' dtype (an int literal would promote float32 math to float64)
     for b in range(B):
         dgb = dg[b]
         dhb = dh[b]
-        if not _row_valid(lengths, has_len, t, b):  # state carried: dh passes through
+        if not row_valid(lengths, has_len, t, b):  # state carried: dh passes through
             dgb[:] = 0
             continue
         hb = h_new[b]
         if relu:
             for j in range(H):
-                dgb[j] = dhb[j] if hb[j] > 0 else 0
+                dgb[j] = dhb[j] if hb[j] > 0 else c1 - c1  # (a typed zero)
                 dhb[j] = 0  # h enters only through a
         else:
             for j in range(H):
-                dgb[j] = dhb[j] * (1 - hb[j] * hb[j])
+                dgb[j] = dhb[j] * (c1 - hb[j] * hb[j])
                 dhb[j] = 0
     _rec_product(dh, dg, wT, w_hh, sT, True)  # dh += dg W_hh
 
@@ -156,7 +168,7 @@ def _rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, has_h
     _input_projection(hs[1:].reshape(T * B, H), x.reshape(T * B, I), w_ih, b_ih, b_hh, has_bias_ih,
                       has_bias_hh)  # into hs[1..T]
     whT = _transpose_if(w_hh, B <= SMALL_BATCH)
-    sT = np.empty((B, H), x.dtype)
+    sT = np.empty(2 * B * H, x.dtype)
     for t in range(T):
         _step_forward(hs[t + 1], y[t], True, sT, hs[t], w_hh, whT, lengths, has_len, t, relu)
     h_n[:] = hs[T]
@@ -173,11 +185,11 @@ def _rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_
     else:
         dh[:] = 0
     wT = _transpose_if(w_hh, B > SMALL_BATCH)
-    sT = np.empty((B, H), x.dtype)
+    sT = np.empty(2 * B * H, x.dtype)
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
-                if _row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
+                if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
         _step_backward(dh, dg[t], sT, hs[t + 1], w_hh, wT, lengths, has_len, t, relu)
     N = T * B
@@ -190,7 +202,7 @@ def _rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu, has_bias_ih, ha
     B, H = h.shape
     _input_projection(h_new, x, w_ih, b_ih, b_hh, has_bias_ih, has_bias_hh)
     whT = _transpose_if(w_hh, B <= SMALL_BATCH)
-    sT = np.empty((B, H), x.dtype)
+    sT = np.empty(2 * B * H, x.dtype)
     _step_forward(h_new, h_new, False, sT, h, w_hh, whT, np.empty(0, np.int64), False, 0, relu)
 
 
@@ -200,7 +212,7 @@ def _rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h, h_n
     B, H = h.shape
     dh[:] = dh_new
     wT = _transpose_if(w_hh, B > SMALL_BATCH)
-    sT = np.empty((B, H), x.dtype)
+    sT = np.empty(2 * B * H, x.dtype)
     _step_backward(dh, dg, sT, h_new, w_hh, wT, np.empty(0, np.int64), False, 0, relu)
     _param_grads(dx, has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dg, x, w_ih, h, True)
 
