@@ -18,7 +18,7 @@ from . import _backend
 from ._validate import as_float_array, as_lengths, check_output, check_shape
 
 __all__ = [
-    "GRUCache", "GRUGrads", "gru_forward", "gru_backward", "GRUCellCache", "gru_cell_forward",
+    "clear_workspace", "GRUCache", "GRUGrads", "gru_forward", "gru_backward", "GRUCellCache", "gru_cell_forward",
     "gru_cell_backward",
 ]
 
