@@ -88,6 +88,9 @@ class Config:
     batch_size: int = 20
     epochs: int = 12
     dtype: str = "float32"
+    embed_init: str = "normal"   # "normal": N(0, 1) as torch.nn.Embedding; "uniform": U(-0.1, 0.1)
+    lr_decay: float = 1.0        # multiply the learning rate by this after an epoch without improvement
+    weight_decay: float = 0.0    # Adam's L2 weight decay (torch.optim.Adam's weight_decay)
 
 
 class WordLM:
@@ -102,7 +105,13 @@ class WordLM:
         self.V, self.H = vocab_size, cfg.hidden
         dt = np.dtype(cfg.dtype)
         self.rng = np.random.default_rng(seed)
-        self.embedding = nn.Parameter(self.rng.uniform(-0.1, 0.1, (vocab_size, cfg.hidden)).astype(dt))
+        if cfg.embed_init == "normal":  # torch.nn.Embedding's default
+            emb = self.rng.standard_normal((vocab_size, cfg.hidden))
+        elif cfg.embed_init == "uniform":
+            emb = self.rng.uniform(-0.1, 0.1, (vocab_size, cfg.hidden))
+        else:
+            raise ValueError(f"embed_init must be 'normal' or 'uniform', got {cfg.embed_init!r}")
+        self.embedding = nn.Parameter(emb.astype(dt))
         self.decoder_bias = nn.Parameter(np.zeros(vocab_size, dt))
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[cfg.cell]
         self.rnn = rnn_cls(cfg.hidden, cfg.hidden, num_layers=cfg.layers, dropout=cfg.dropout, dtype=dt,
@@ -176,15 +185,17 @@ class WordLM:
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray):
     """Mean next-token cross-entropy and its gradient w.r.t. the logits (N, V)."""
-    z = logits - logits.max(1, keepdims=True)
-    lse = np.log(np.exp(z).sum(1, keepdims=True))
-    logp = z - lse
     n = len(targets)
-    loss = -float(logp[np.arange(n), targets].mean(dtype=np.float64))
-    d = np.exp(logp)
-    d[np.arange(n), targets] -= 1
-    d /= n
-    return loss, d
+    rows = np.arange(n)
+    m = logits.max(1, keepdims=True)
+    e = np.subtract(logits, m)
+    picked = e[rows, targets].astype(np.float64)     # z of the targets
+    np.exp(e, out=e)                                 # one exp pass; e becomes the gradient in place
+    s = e.sum(1, keepdims=True)
+    loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - picked))
+    e *= (1.0 / (s * n)).astype(e.dtype)             # softmax / n
+    e[rows, targets] -= e.dtype.type(1.0 / n)
+    return loss, e
 
 
 def _detach(state):
@@ -252,9 +263,15 @@ def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.
 
 
 # ------------------------------------------------------------------------------------------ torch
-def torch_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, max_batches: int = 30) -> float:
-    """Seconds per epoch of the same model (weights copied) in PyTorch, from ``max_batches`` batches."""
+def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, batches: int = 10,
+                       rounds: int = 3) -> dict:
+    """Seconds per training epoch of rnnfast and of the same model in PyTorch (weights copied from
+    ``model``; same batches, dropout, clipping and Adam; ``threads`` threads each), measured
+    interleaved: ``rounds`` times ``batches`` consecutive batches of ours then of PyTorch's, each
+    scaled to the epoch's batch count; medians over the rounds. ``model`` itself is not changed."""
     import torch
+
+    from .. import optim
 
     torch.set_num_threads(threads)
     dt = getattr(torch, cfg.dtype)
@@ -279,23 +296,58 @@ def torch_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int,
         tm.dec.bias.copy_(torch.from_numpy(model.decoder_bias.data))
         for n, p in model.rnn.named_parameters():
             getattr(tm.rnn, n).copy_(torch.from_numpy(p.data))
-    opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr)
+    topt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ours = WordLM(model.V, cfg, seed=1)  # a twin with model's weights (the dropout masks' rng is its own)
+    for q, p in zip(ours.parameters(), model.parameters()):
+        q.data[...] = p.data
+    opt = optim.Adam(ours.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     B = data.shape[1]
-    z = torch.zeros(cfg.layers, B, model.H, dtype=dt)
-    h = (z, z.clone()) if cfg.cell == "lstm" else z
     starts = list(range(0, data.shape[0] - 1, cfg.bptt))
-    t0 = time.perf_counter()
-    for i in starts[:max_batches]:
-        seq = min(cfg.bptt, data.shape[0] - 1 - i)
-        h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
-        opt.zero_grad()
-        out, h = tm(torch.from_numpy(data[i:i + seq]), h)
-        loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(data[i + 1:i + 1 + seq].reshape(-1)))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
-        opt.step()
-    used = min(max_batches, len(starts))
-    return (time.perf_counter() - t0) / used * len(starts)
+    z = torch.zeros(cfg.layers, B, model.H, dtype=dt)
+    th = [(z, z.clone()) if cfg.cell == "lstm" else z]
+    oh = [ours.init_state(B)]
+
+    def run_ours(chunk):
+        for i in chunk:
+            seq = min(cfg.bptt, data.shape[0] - 1 - i)
+            for p in ours.parameters():
+                p.grad = None
+            logits, oh[0] = ours.forward(data[i:i + seq], _detach(oh[0]))
+            _, d = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+            ours.backward(d)
+            if cfg.clip:
+                optim.clip_grad_norm_(ours.parameters(), cfg.clip)
+            opt.step()
+
+    def run_torch(chunk):
+        for i in chunk:
+            seq = min(cfg.bptt, data.shape[0] - 1 - i)
+            h = th[0]
+            h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+            topt.zero_grad()
+            out, th[0] = tm(torch.from_numpy(data[i:i + seq]), h)
+            loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(data[i + 1:i + 1 + seq].reshape(-1)))
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
+            topt.step()
+
+    batches = max(1, min(batches, len(starts) // (rounds + 1)))
+    run_ours(starts[:2])   # warm-up
+    run_torch(starts[:2])
+    t_ours, t_torch = [], []
+    for r in range(rounds):
+        chunk = starts[(r + 1) * batches:(r + 2) * batches]
+        t0 = time.perf_counter()
+        run_ours(chunk)
+        t_ours.append((time.perf_counter() - t0) / len(chunk) * len(starts))
+        t0 = time.perf_counter()
+        run_torch(chunk)
+        t_torch.append((time.perf_counter() - t0) / len(chunk) * len(starts))
+    res = {"rnnfast_epoch_s": float(np.median(t_ours)), "torch_epoch_s": float(np.median(t_torch)),
+           "batches_timed": batches, "rounds": rounds, "threads": threads}
+    res["torch_over_rnnfast"] = res["torch_epoch_s"] / res["rnnfast_epoch_s"]
+    return res
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -307,13 +359,14 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
     train = batchify(corpus.train, cfg.batch_size)
     valid = batchify(corpus.valid, 10)
     model = WordLM(len(corpus.vocab), cfg, seed)
-    opt = optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = len(range(0, train.shape[0] - 1, cfg.bptt))
     print(f"word-lm: {os.path.basename(data_path)}: {len(corpus.train)} training / {len(corpus.valid)} validation "
           f"tokens, vocabulary {len(corpus.vocab)}; {cfg.layers}-layer {cfg.cell.upper()} hidden {cfg.hidden}, "
-          f"tied softmax, dropout {cfg.dropout}, Adam {cfg.lr}, clip {cfg.clip}, BPTT {cfg.bptt}, batch "
+          f"tied softmax, {cfg.embed_init} embedding init, dropout {cfg.dropout}, Adam {cfg.lr} (weight decay "
+          f"{cfg.weight_decay}, decay {cfg.lr_decay} on plateau), clip {cfg.clip}, BPTT {cfg.bptt}, batch "
           f"{cfg.batch_size}, {cfg.dtype}")
-    history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": []}
+    history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": [], "lr": []}
     best = math.inf
     ckpt = os.path.join(out, "best.npz") if out else None
     if ckpt and os.path.exists(ckpt):  # a previous run's checkpoint is kept, renamed
@@ -336,20 +389,27 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
         history["train_loss"].append(tl)
         history["valid_ppl"].append(ppl)
         history["epoch_s"].append(secs)
-        print(f"epoch {ep:2d}  train loss {tl:.3f} (ppl {math.exp(tl):7.1f})  valid ppl {ppl:7.1f}  {secs:6.1f} s",
-              flush=True)
+        lr = opt.param_groups[0]["lr"]
+        history["lr"].append(lr)
+        print(f"epoch {ep:2d}  train loss {tl:.3f} (ppl {math.exp(tl):7.1f})  valid ppl {ppl:7.1f}  lr {lr:.2e}  "
+              f"{secs:6.1f} s", flush=True)
         if ckpt and ppl < best:  # this run's own file from an earlier epoch
             os.makedirs(out, exist_ok=True)
             serialization.save(model.state_dict(), ckpt, overwrite=True)
+        if ppl >= best and cfg.lr_decay < 1:  # plateau: smaller steps from here on
+            for g in opt.param_groups:
+                g["lr"] *= cfg.lr_decay
         best = min(best, ppl)
     res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
            "history": history, "best_valid_ppl": best,
            "median_epoch_s": float(np.median(history["epoch_s"])),
            "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
     if compare_torch:
-        res["torch_epoch_s"] = torch_epoch_time(model, train, cfg, threads)
-        print(f"time per epoch: rnnfast {res['median_epoch_s']:.1f} s, PyTorch (same model, {threads} threads) "
-              f"{res['torch_epoch_s']:.1f} s")
+        res["speed"] = sp = compare_epoch_time(model, train, cfg, threads)
+        print(f"time per epoch (interleaved, {sp['rounds']} x {sp['batches_timed']} batches each, {threads} "
+              f"threads): rnnfast {sp['rnnfast_epoch_s']:.1f} s, PyTorch (same model) {sp['torch_epoch_s']:.1f} s "
+              f"(PyTorch / rnnfast = {sp['torch_over_rnnfast']:.2f}); rnnfast's median training epoch "
+              f"{res['median_epoch_s']:.1f} s")
     if out:
         write_results(res, out)
     return res
@@ -399,10 +459,19 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    p.add_argument("--embed-init", choices=("normal", "uniform"), default=d.embed_init,
+                   help="embedding (= tied decoder) initialisation: N(0, 1) as torch.nn.Embedding (default) or "
+                        "U(-0.1, 0.1)")
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay,
+                   help="multiply the learning rate by this after an epoch whose validation perplexity is not a new "
+                        "best (default %(default)s: off)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam's L2 weight decay")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
-    p.add_argument("--compare-torch", action="store_true", help="also time an epoch of the same model in PyTorch")
+    p.add_argument("--compare-torch", action="store_true", help="also time training epochs of the same model in PyTorch, interleaved with ours")
+    p.add_argument("--speed-only", action="store_true",
+                   help="no training: only time epochs of rnnfast and PyTorch (interleaved) from the initial weights")
     p.add_argument("--out", default=None, help="output folder (default runs/word-lm-<book>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -418,8 +487,15 @@ def register(subparsers, name: str = "word-lm"):
 def run(args) -> int:
     import rnnfast
 
-    cfg = Config(args.cell, args.hidden, args.layers, args.dropout, args.lr, args.clip, args.bptt, args.batch_size,
-                 args.epochs, args.dtype)
+    cfg = Config(cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout, lr=args.lr,
+                 clip=args.clip, bptt=args.bptt, batch_size=args.batch_size, epochs=args.epochs, dtype=args.dtype,
+                 embed_init=args.embed_init, lr_decay=args.lr_decay, weight_decay=args.weight_decay)
+    if not 0 < cfg.lr_decay <= 1:
+        print("rnnfast train word-lm: --lr-decay must be in (0, 1]", file=sys.stderr)
+        return 2
+    if cfg.weight_decay < 0:
+        print("rnnfast train word-lm: --weight-decay must be >= 0", file=sys.stderr)
+        return 2
     for k in ("hidden", "layers", "bptt", "batch_size", "epochs"):
         if getattr(cfg, k) < 1:
             print(f"rnnfast train word-lm: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
@@ -432,6 +508,18 @@ def run(args) -> int:
     rnnfast.set_num_threads(args.threads)
     np.random.seed(args.seed)
     out = args.out or os.path.join("runs", "word-lm-" + os.path.splitext(os.path.basename(args.data))[0])
+    if args.speed_only:
+        corpus = load_corpus(args.data)
+        model = WordLM(len(corpus.vocab), cfg, args.seed)
+        sp = compare_epoch_time(model, batchify(corpus.train, cfg.batch_size), cfg, args.threads)
+        sp.update(data=os.path.abspath(args.data), config=asdict(cfg), vocab=len(corpus.vocab))
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "speed.json"), "w") as f:
+            json.dump(sp, f, indent=1)
+        print(f"time per epoch ({args.threads} threads, interleaved, {sp['rounds']} x {sp['batches_timed']} "
+              f"batches each): rnnfast {sp['rnnfast_epoch_s']:.1f} s, PyTorch {sp['torch_epoch_s']:.1f} s "
+              f"(PyTorch / rnnfast = {sp['torch_over_rnnfast']:.2f}); in {out}/speed.json")
+        return 0
     res = run_training(args.data, cfg, args.seed, out, not args.no_progress, args.compare_torch, args.threads)
     print(f"best validation perplexity {res['best_valid_ppl']:.1f}; results in {out}")
     for t, s in res["samples"].items():
