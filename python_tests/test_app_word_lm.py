@@ -1,6 +1,7 @@
 """Word-level language model application: tokenisation, the model's gradients against PyTorch
 (float64, same weights, dropout off), and a short end-to-end run of the command."""
 import json
+import math
 import os
 
 import numpy as np
@@ -103,3 +104,20 @@ def test_speed_only(tmp_path):
     assert rc == 0
     sp = json.loads((tmp_path / "speed.json").read_text())
     assert sp["rnnfast_epoch_s"] > 0 and sp["torch_epoch_s"] > 0 and sp["rounds"] == 3
+
+
+def test_min_count_and_unk_breakdown(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text(" ".join(["a b c a b ."] * 40) + " once twice twice " + " ".join(["a b c ."] * 10) + " zzz")
+    full, mc2 = W.load_corpus(str(p)), W.load_corpus(str(p), min_count=2)
+    assert "once" in full.vocab and "once" not in mc2.vocab and "twice" in mc2.vocab
+    assert (mc2.train == 0).sum() == 1 and (full.train == 0).sum() == 0  # "once" is <unk> in training
+    with pytest.raises(ValueError, match="min_count"):
+        W.load_corpus(str(p), min_count=0)
+    m = W.WordLM(len(full.vocab), W.Config(hidden=8, dropout=0.0), seed=0)
+    b = W.unk_breakdown(m, W.batchify(full.valid, 2), 5)
+    assert 0 < b["unk_share"] < 0.2 and b["other_mean_loss"] > 0
+    # the breakdown recombines into evaluate's perplexity
+    ppl = W.evaluate(m, W.batchify(full.valid, 2), 5)
+    tot = b["unk_nats_per_token"] + (1 - b["unk_share"]) * b["other_mean_loss"]
+    assert abs(math.exp(tot) - ppl) < 1e-3 * ppl

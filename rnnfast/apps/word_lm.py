@@ -5,7 +5,12 @@ stripped); the vocabulary comes from the first 90% of the tokens (the training p
 last 10% are the validation part (words unseen in training become ``<unk>``). The model is an
 embedding, a 2-layer LSTM or GRU on rnnfast's kernels, and a softmax whose weight is tied to the
 embedding; dropout on the embedding, between the layers and on the output; truncated
-backpropagation through time carrying the state across batches; Adam and gradient clipping.
+backpropagation through time carrying the state across batches; Adam and gradient clipping;
+the learning rate halved after an epoch without a new best validation perplexity (``--lr-decay``).
+Initialisation as PyTorch's modules: embedding (= tied decoder) N(0, 1) as ``torch.nn.Embedding``,
+LSTM/GRU uniform in +-1/sqrt(H), decoder bias zero. (With U(-0.1, 0.1) embeddings, Adam moves the
+small tied embedding quickly and the model over-fits: A Tale of Two Cities stalled at a validation
+perplexity of ~150; with N(0, 1), as in the PyTorch reference, see docs/results.md.)
 Validation perplexity after every epoch, best checkpoint saved, samples at the end.
 
     rnnfast train word-lm --data ../shared/data/pg1342.txt --epochs 12 --out runs/word-lm-pp
@@ -53,9 +58,15 @@ class Corpus:
         return {w: i for i, w in enumerate(self.vocab)}
 
 
-def load_corpus(path: str, valid_fraction: float = 0.1) -> Corpus:
+def load_corpus(path: str, valid_fraction: float = 0.1, min_count: int = 1) -> Corpus:
     """Tokens of a text file (Gutenberg header/licence stripped), split train/validation, with the
-    vocabulary of the training part (most frequent first) plus ``<unk>``."""
+    vocabulary of the training part (most frequent first) plus ``<unk>`` at index 0.
+
+    Words seen fewer than ``min_count`` times in the training part are ``<unk>`` in both parts
+    (``min_count=1``: the full training vocabulary; then ``<unk>`` occurs only in the validation
+    part, and a model never sees it as a training target)."""
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
     with open(path, encoding="utf-8-sig") as f:
         toks = tokenize(strip_gutenberg(f.read()))
     if len(toks) < 100:
@@ -63,7 +74,7 @@ def load_corpus(path: str, valid_fraction: float = 0.1) -> Corpus:
     n_val = max(1, int(round(len(toks) * valid_fraction)))
     tr, va = toks[:-n_val], toks[-n_val:]
     counts = Counter(tr)
-    vocab = [UNK] + [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    vocab = [UNK] + [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count]
     idx = {w: i for i, w in enumerate(vocab)}
     enc = lambda ts: np.array([idx.get(t, 0) for t in ts], np.int64)  # noqa: E731
     return Corpus(vocab, enc(tr), enc(va))
@@ -88,8 +99,9 @@ class Config:
     batch_size: int = 20
     epochs: int = 12
     dtype: str = "float32"
+    min_count: int = 1           # training words seen fewer times become <unk>
     embed_init: str = "normal"   # "normal": N(0, 1) as torch.nn.Embedding; "uniform": U(-0.1, 0.1)
-    lr_decay: float = 1.0        # multiply the learning rate by this after an epoch without improvement
+    lr_decay: float = 0.5        # multiply the learning rate by this after an epoch without improvement
     weight_decay: float = 0.0    # Adam's L2 weight decay (torch.optim.Adam's weight_decay)
 
 
@@ -217,6 +229,28 @@ def evaluate(model: WordLM, data: np.ndarray, bptt: int) -> float:
     return math.exp(tot / n)
 
 
+def unk_breakdown(model: WordLM, data: np.ndarray, bptt: int) -> dict:
+    """Where the validation loss comes from: the share of ``<unk>`` targets, their mean loss and the
+    rest's, and the perplexity over the non-``<unk>`` targets alone."""
+    model.train(False)
+    state = model.init_state(data.shape[1])
+    losses, targets = [], []
+    for i in range(0, data.shape[0] - 1, bptt):
+        seq = min(bptt, data.shape[0] - 1 - i)
+        logits, state = model.forward(data[i:i + seq], state)
+        t = data[i + 1:i + 1 + seq].reshape(-1)
+        z = logits.astype(np.float64)
+        z -= z.max(1, keepdims=True)
+        losses.append(np.log(np.exp(z).sum(1)) - z[np.arange(len(t)), t])
+        targets.append(t)
+    model.train(True)
+    loss, t = np.concatenate(losses), np.concatenate(targets)
+    unk = t == 0
+    return {"unk_share": float(unk.mean()), "unk_mean_loss": float(loss[unk].mean()) if unk.any() else None,
+            "other_mean_loss": float(loss[~unk].mean()), "ppl_without_unk_targets": math.exp(loss[~unk].mean()),
+            "unk_nats_per_token": float(loss[unk].sum() / len(loss))}
+
+
 def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None) -> float:
     from .. import optim
 
@@ -263,17 +297,12 @@ def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.
 
 
 # ------------------------------------------------------------------------------------------ torch
-def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, batches: int = 10,
-                       rounds: int = 3) -> dict:
-    """Seconds per training epoch of rnnfast and of the same model in PyTorch (weights copied from
-    ``model``; same batches, dropout, clipping and Adam; ``threads`` threads each), measured
-    interleaved: ``rounds`` times ``batches`` consecutive batches of ours then of PyTorch's, each
-    scaled to the epoch's batch count; medians over the rounds. ``model`` itself is not changed."""
+def torch_word_lm(model: WordLM, cfg: Config):
+    """The same network in PyTorch (nn.Embedding, dropout, nn.LSTM/GRU with dropout between layers,
+    dropout, nn.Linear with its weight tied to the embedding) holding a copy of ``model``'s weights.
+    ``forward(ids (T, B), state) -> (logits (T*B, V), state)``."""
     import torch
 
-    from .. import optim
-
-    torch.set_num_threads(threads)
     dt = getattr(torch, cfg.dtype)
     rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg.cell]
 
@@ -296,6 +325,90 @@ def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: in
         tm.dec.bias.copy_(torch.from_numpy(model.decoder_bias.data))
         for n, p in model.rnn.named_parameters():
             getattr(tm.rnn, n).copy_(torch.from_numpy(p.data))
+    return tm
+
+
+def run_torch_training(data_path: str, cfg: Config, seed: int = 0, threads: int = 2, out: Optional[str] = None,
+                       epochs: Optional[int] = None) -> dict:
+    """Train the PyTorch twin (:func:`torch_word_lm`) with this app's pipeline: same corpus, batches,
+    initial weights (rnnfast's initialisation, same seed), truncated BPTT with the state carried,
+    clipping, Adam, plateau decay and validation; returns (and writes ``results_torch.json``) its
+    validation perplexity per epoch. The reference that rnnfast's training is checked against."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    corpus = load_corpus(data_path, min_count=cfg.min_count)
+    train, valid = batchify(corpus.train, cfg.batch_size), batchify(corpus.valid, 10)
+    tm = torch_word_lm(WordLM(len(corpus.vocab), cfg, seed), cfg)
+    opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dt = getattr(torch, cfg.dtype)
+
+    def zero(B):
+        z = torch.zeros(cfg.layers, B, cfg.hidden, dtype=dt)
+        return (z, z.clone()) if cfg.cell == "lstm" else z
+
+    def detach(h):
+        return tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+
+    hist = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": [], "lr": []}
+    best = math.inf
+    for ep in range(1, (epochs or cfg.epochs) + 1):
+        tm.train()
+        h, tot, n = zero(train.shape[1]), 0.0, 0
+        t0 = time.perf_counter()
+        for i in range(0, train.shape[0] - 1, cfg.bptt):
+            seq = min(cfg.bptt, train.shape[0] - 1 - i)
+            opt.zero_grad()
+            logits, h = tm(torch.from_numpy(train[i:i + seq]), detach(h))
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(train[i + 1:i + 1 + seq].reshape(-1)))
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
+            opt.step()
+            tot += loss.item() * seq
+            n += seq
+        secs = time.perf_counter() - t0
+        tm.eval()
+        h, vt, vn = zero(valid.shape[1]), 0.0, 0
+        with torch.no_grad():
+            for i in range(0, valid.shape[0] - 1, cfg.bptt):
+                seq = min(cfg.bptt, valid.shape[0] - 1 - i)
+                logits, h = tm(torch.from_numpy(valid[i:i + seq]), h)
+                vt += torch.nn.functional.cross_entropy(
+                    logits, torch.from_numpy(valid[i + 1:i + 1 + seq].reshape(-1))).item() * seq * valid.shape[1]
+                vn += seq * valid.shape[1]
+        ppl = math.exp(vt / vn)
+        lr = opt.param_groups[0]["lr"]
+        for k, v in (("epoch", ep), ("train_loss", tot / n), ("valid_ppl", ppl), ("epoch_s", secs), ("lr", lr)):
+            hist[k].append(v)
+        print(f"PyTorch epoch {ep:2d}  train loss {tot / n:.3f}  valid ppl {ppl:7.1f}  lr {lr:.2e}  {secs:6.1f} s",
+              flush=True)
+        if ppl >= best and cfg.lr_decay < 1:
+            for g in opt.param_groups:
+                g["lr"] *= cfg.lr_decay
+        best = min(best, ppl)
+    res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "threads": threads,
+           "vocab": len(corpus.vocab), "history": hist, "best_valid_ppl": best}
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results_torch.json"), "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, batches: int = 10,
+                       rounds: int = 3) -> dict:
+    """Seconds per training epoch of rnnfast and of the same model in PyTorch (weights copied from
+    ``model``; same batches, dropout, clipping and Adam; ``threads`` threads each), measured
+    interleaved: ``rounds`` times ``batches`` consecutive batches of ours then of PyTorch's, each
+    scaled to the epoch's batch count; medians over the rounds. ``model`` itself is not changed."""
+    import torch
+
+    from .. import optim
+
+    torch.set_num_threads(threads)
+    tm = torch_word_lm(model, cfg)
     topt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ours = WordLM(model.V, cfg, seed=1)  # a twin with model's weights (the dropout masks' rng is its own)
     for q, p in zip(ours.parameters(), model.parameters()):
@@ -303,7 +416,7 @@ def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: in
     opt = optim.Adam(ours.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     B = data.shape[1]
     starts = list(range(0, data.shape[0] - 1, cfg.bptt))
-    z = torch.zeros(cfg.layers, B, model.H, dtype=dt)
+    z = torch.zeros(cfg.layers, B, model.H, dtype=getattr(torch, cfg.dtype))
     th = [(z, z.clone()) if cfg.cell == "lstm" else z]
     oh = [ours.init_state(B)]
 
@@ -355,7 +468,7 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
                  compare_torch: bool = False, threads: int = 2) -> dict:
     from .. import optim, serialization
 
-    corpus = load_corpus(data_path)
+    corpus = load_corpus(data_path, min_count=cfg.min_count)
     train = batchify(corpus.train, cfg.batch_size)
     valid = batchify(corpus.valid, 10)
     model = WordLM(len(corpus.vocab), cfg, seed)
@@ -401,7 +514,7 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
                 g["lr"] *= cfg.lr_decay
         best = min(best, ppl)
     res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
-           "history": history, "best_valid_ppl": best,
+           "history": history, "best_valid_ppl": best, "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
            "median_epoch_s": float(np.median(history["epoch_s"])),
            "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
     if compare_torch:
@@ -459,17 +572,23 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    p.add_argument("--min-count", type=int, default=d.min_count,
+                   help="words seen fewer times in the training part become <unk> (default %(default)s: the full "
+                        "training vocabulary)")
     p.add_argument("--embed-init", choices=("normal", "uniform"), default=d.embed_init,
                    help="embedding (= tied decoder) initialisation: N(0, 1) as torch.nn.Embedding (default) or "
                         "U(-0.1, 0.1)")
     p.add_argument("--lr-decay", type=float, default=d.lr_decay,
                    help="multiply the learning rate by this after an epoch whose validation perplexity is not a new "
-                        "best (default %(default)s: off)")
+                        "best (default %(default)s; 1 = off)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam's L2 weight decay")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
     p.add_argument("--compare-torch", action="store_true", help="also time training epochs of the same model in PyTorch, interleaved with ours")
+    p.add_argument("--train-torch", action="store_true",
+                   help="train the same model in PyTorch instead (same corpus, initial weights, batches, clipping, "
+                        "Adam, schedule and validation), the reference rnnfast's training is checked against")
     p.add_argument("--speed-only", action="store_true",
                    help="no training: only time epochs of rnnfast and PyTorch (interleaved) from the initial weights")
     p.add_argument("--out", default=None, help="output folder (default runs/word-lm-<book>)")
@@ -489,14 +608,15 @@ def run(args) -> int:
 
     cfg = Config(cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout, lr=args.lr,
                  clip=args.clip, bptt=args.bptt, batch_size=args.batch_size, epochs=args.epochs, dtype=args.dtype,
-                 embed_init=args.embed_init, lr_decay=args.lr_decay, weight_decay=args.weight_decay)
+                 embed_init=args.embed_init, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
+                 min_count=args.min_count)
     if not 0 < cfg.lr_decay <= 1:
         print("rnnfast train word-lm: --lr-decay must be in (0, 1]", file=sys.stderr)
         return 2
     if cfg.weight_decay < 0:
         print("rnnfast train word-lm: --weight-decay must be >= 0", file=sys.stderr)
         return 2
-    for k in ("hidden", "layers", "bptt", "batch_size", "epochs"):
+    for k in ("hidden", "layers", "bptt", "batch_size", "epochs", "min_count"):
         if getattr(cfg, k) < 1:
             print(f"rnnfast train word-lm: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
@@ -508,8 +628,12 @@ def run(args) -> int:
     rnnfast.set_num_threads(args.threads)
     np.random.seed(args.seed)
     out = args.out or os.path.join("runs", "word-lm-" + os.path.splitext(os.path.basename(args.data))[0])
+    if args.train_torch:
+        res = run_torch_training(args.data, cfg, args.seed, args.threads, out)
+        print(f"PyTorch: best validation perplexity {res['best_valid_ppl']:.1f}; in {out}/results_torch.json")
+        return 0
     if args.speed_only:
-        corpus = load_corpus(args.data)
+        corpus = load_corpus(args.data, min_count=cfg.min_count)
         model = WordLM(len(corpus.vocab), cfg, args.seed)
         sp = compare_epoch_time(model, batchify(corpus.train, cfg.batch_size), cfg, args.threads)
         sp.update(data=os.path.abspath(args.data), config=asdict(cfg), vocab=len(corpus.vocab))
