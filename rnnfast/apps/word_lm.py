@@ -80,6 +80,21 @@ def load_corpus(path: str, valid_fraction: float = 0.1, min_count: int = 1) -> C
     return Corpus(vocab, enc(tr), enc(va))
 
 
+def unk_singletons(ids: np.ndarray, rate: float, seed: int = 0) -> np.ndarray:
+    """A copy of the training stream ``ids`` where a ``rate`` share of the words that occur once
+    (chosen with ``seed``) is replaced by ``<unk>`` (id 0), so that the model learns to predict
+    ``<unk>``, the validation part's unseen words. The vocabulary and the validation part do not
+    change; the share of singletons is Good-Turing's estimate of the unseen words' probability."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    counts = np.bincount(ids)
+    single = np.flatnonzero(counts[ids] == 1)
+    pick = np.random.default_rng(seed).random(len(single)) < rate
+    out = ids.copy()
+    out[single[pick]] = 0
+    return out
+
+
 def batchify(ids: np.ndarray, batch: int) -> np.ndarray:
     """(N,) -> (N // batch, batch): ``batch`` contiguous streams, one per column."""
     n = len(ids) // batch
@@ -100,6 +115,7 @@ class Config:
     epochs: int = 12
     dtype: str = "float32"
     min_count: int = 1           # training words seen fewer times become <unk>
+    unk_singletons: float = 0.0  # share of the training singletons shown as <unk> in the training stream
     embed_init: str = "normal"   # "normal": N(0, 1) as torch.nn.Embedding; "uniform": U(-0.1, 0.1)
     lr_decay: float = 0.5        # multiply the learning rate by this after an epoch without improvement
     weight_decay: float = 0.0    # Adam's L2 weight decay (torch.optim.Adam's weight_decay)
@@ -339,7 +355,8 @@ def run_torch_training(data_path: str, cfg: Config, seed: int = 0, threads: int 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     corpus = load_corpus(data_path, min_count=cfg.min_count)
-    train, valid = batchify(corpus.train, cfg.batch_size), batchify(corpus.valid, 10)
+    train = batchify(unk_singletons(corpus.train, cfg.unk_singletons, seed), cfg.batch_size)
+    valid = batchify(corpus.valid, 10)
     tm = torch_word_lm(WordLM(len(corpus.vocab), cfg, seed), cfg)
     opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dt = getattr(torch, cfg.dtype)
@@ -469,14 +486,15 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
     from .. import optim, serialization
 
     corpus = load_corpus(data_path, min_count=cfg.min_count)
-    train = batchify(corpus.train, cfg.batch_size)
+    train = batchify(unk_singletons(corpus.train, cfg.unk_singletons, seed), cfg.batch_size)
     valid = batchify(corpus.valid, 10)
     model = WordLM(len(corpus.vocab), cfg, seed)
     opt = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = len(range(0, train.shape[0] - 1, cfg.bptt))
     print(f"word-lm: {os.path.basename(data_path)}: {len(corpus.train)} training / {len(corpus.valid)} validation "
           f"tokens, vocabulary {len(corpus.vocab)}; {cfg.layers}-layer {cfg.cell.upper()} hidden {cfg.hidden}, "
-          f"tied softmax, {cfg.embed_init} embedding init, dropout {cfg.dropout}, Adam {cfg.lr} (weight decay "
+          f"tied softmax, {cfg.embed_init} embedding init, min count {cfg.min_count}, <unk> singletons "
+          f"{cfg.unk_singletons}, dropout {cfg.dropout}, Adam {cfg.lr} (weight decay "
           f"{cfg.weight_decay}, decay {cfg.lr_decay} on plateau), clip {cfg.clip}, BPTT {cfg.bptt}, batch "
           f"{cfg.batch_size}, {cfg.dtype}")
     history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": [], "lr": []}
@@ -575,6 +593,10 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=int, default=d.min_count,
                    help="words seen fewer times in the training part become <unk> (default %(default)s: the full "
                         "training vocabulary)")
+    p.add_argument("--unk-singletons", type=float, default=d.unk_singletons,
+                   help="share of the words seen once in training shown as <unk> in the training stream, so the "
+                        "model learns to predict the validation part's unseen words (vocabulary and validation "
+                        "unchanged; default %(default)s)")
     p.add_argument("--embed-init", choices=("normal", "uniform"), default=d.embed_init,
                    help="embedding (= tied decoder) initialisation: N(0, 1) as torch.nn.Embedding (default) or "
                         "U(-0.1, 0.1)")
@@ -609,7 +631,10 @@ def run(args) -> int:
     cfg = Config(cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout, lr=args.lr,
                  clip=args.clip, bptt=args.bptt, batch_size=args.batch_size, epochs=args.epochs, dtype=args.dtype,
                  embed_init=args.embed_init, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
-                 min_count=args.min_count)
+                 min_count=args.min_count, unk_singletons=args.unk_singletons)
+    if not 0 <= cfg.unk_singletons <= 1:
+        print("rnnfast train word-lm: --unk-singletons must be in [0, 1]", file=sys.stderr)
+        return 2
     if not 0 < cfg.lr_decay <= 1:
         print("rnnfast train word-lm: --lr-decay must be in (0, 1]", file=sys.stderr)
         return 2
