@@ -141,3 +141,14 @@ def test_unk_singletons():
     assert (half == W.unk_singletons(ids, 0.5, seed=3)).all()
     with pytest.raises(ValueError, match="rate"):
         W.unk_singletons(ids, 1.5)
+
+
+def test_sample_never_generates_unk():
+    cfg = W.Config(hidden=8, dropout=0.0)
+    m = W.WordLM(6, cfg, seed=0)
+    m.decoder_bias.data[0] = 50.0  # <unk> would win every draw
+    vocab = [W.UNK, "a", "b", "c", "d", "."]
+    for t in (0.0, 0.8):
+        text = W.sample(m, vocab, 20, t, seed=1, prompt=[1])
+        assert W.UNK not in text and text.count("a") + text.count("b") + text.count("c") + text.count("d") \
+            + text.count(".") == 21

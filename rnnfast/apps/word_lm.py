@@ -297,7 +297,8 @@ def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None
 
 def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.8, seed: int = 0,
            prompt: Optional[List[int]] = None) -> str:
-    """Generate ``n`` tokens (starting from ``prompt`` ids or a random token)."""
+    """Generate ``n`` tokens (starting from ``prompt`` ids or a random token); ``<unk>`` is never
+    generated."""
     rng = np.random.default_rng(seed)
     model.train(False)
     state = model.init_state(1)
@@ -306,6 +307,7 @@ def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.
     out = []
     for _ in range(n):
         z = logits[-1].astype(np.float64) / max(temperature, 1e-6)
+        z[0] = -np.inf                                # never generate <unk>
         p = np.exp(z - z.max())
         p /= p.sum()
         nxt = int(rng.choice(len(p), p=p)) if temperature > 0 else int(p.argmax())
