@@ -100,3 +100,42 @@ def test_command_short_run(tmp_path):
     assert len(t) == 20 and len(v) == 2 and t[-1]["sequences"] == 160
     assert set(m["completions"]) == {"0.0", "0.3", "0.8"} and t[-1]["loss"] < t[0]["loss"]
     assert (tmp_path / "loss_train.png").exists() and (tmp_path / "loss_val.png").exists()
+
+
+def test_torch_twin_first_steps_match_float64():
+    """Same initial weights, batches, clipping and Adam: the training losses of the first steps
+    agree to 1e-10 relative in float64, and so do the weights after them."""
+    rng = np.random.default_rng(6)
+    V, E, D, dk, dv, B, T = 17, 5, 8, 6, 4, 3, 9
+    m = R.RNNLanguageModel(V, E, D, dk, dv, dtype=np.float64, seed=7)
+    tm = R.torch_model(m)
+    from rnnfast import optim
+
+    opt = optim.Adam(m.parameters(), lr=3e-2)
+    topt = torch.optim.Adam(tm.parameters(), lr=3e-2)
+    ours, theirs = [], []
+    for _ in range(30):
+        batch = (rng.integers(0, V, (B, 1)) + np.arange(T)) % V   # learnable: next = current + 1
+        ours.append(R.train_step(m, opt, batch, clip=0.5))   # clip small enough to be active
+        theirs.append(R.torch_train_step(tm, topt, batch, clip=0.5))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+    assert ours[-1] < ours[0] - 0.5  # it did learn
+    tp = dict(tm.named_parameters())
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.data, tp[tm.ours_to_torch[n]].detach().numpy(), rtol=1e-8, atol=1e-10, err_msg=n)
+
+
+@pytest.mark.skipif(not os.path.exists(BOOK), reason="../shared/data not beside the project")
+def test_command_compare_torch(tmp_path):
+    f = {k: str(tmp_path / f"{k}.json") for k in ("m", "t", "v")}
+    rc = R.main(["--train_data", BOOK, "--val_data", BOOK, "--metrics_out", f["m"], "--train_losses_out", f["t"],
+                 "--val_losses_out", f["v"], "--embed_dim", "8", "--hidden_dim", "16", "--dk", "8", "--dv", "8",
+                 "--num_sequences", "160", "--batch_size", "8", "--seq_len", "16", "--vocab_size", "300",
+                 "--dtype", "float64", "--compare-torch", "--plot", str(tmp_path / "loss"), "--threads", "1",
+                 "--no-progress"])
+    assert rc == 0
+    m = json.loads(open(f["m"]).read())
+    tm = m["torch"]
+    assert len(tm["train_losses"]) == 20 and len(tm["val_losses"]) == 2
+    assert tm["max_rel_train_loss_diff"] < 1e-8
+    assert abs(tm["final_val_loss"] - m["final_val_loss"]) < 1e-8 * m["final_val_loss"]

@@ -15,6 +15,10 @@ field) or a plain text file (split into chunks; a Gutenberg header/licence is st
 same file is given as training and validation data, its last 10% is held out for validation.
 Tokenizer: a byte-level BPE trained with the ``tokenizers`` package on the training text, or a
 given ``tokenizer.json`` (``--tokenizer``).
+
+``--compare-torch`` also trains the same model in PyTorch (:func:`torch_model`: same initial weights,
+batches, clipping and Adam), interleaved step by step; both loss curves go to the metrics file and
+the plots (with ``--dtype float64`` the losses agree to ~1e-10 relative).
 """
 from __future__ import annotations
 
@@ -144,6 +148,83 @@ class RNNLanguageModel(Module):
         return out
 
 
+# ------------------------------------------------------------------------------------------ torch
+def torch_model(model: RNNLanguageModel):
+    """The same network in PyTorch (``torch.nn.Embedding``, ``torch.nn.RNN``, the attention written
+    with torch ops, ``torch.nn.Linear``) holding a copy of ``model``'s current weights, in its dtype.
+    Maps (B, T) int64 token tensors to (B, T, V) logits; its ``named_parameters`` use the same
+    names as ``model``'s."""
+    import torch
+
+    dt = torch.float64 if model.head.weight.data.dtype == np.float64 else torch.float32
+    V, E = model.embedding.weight.data.shape
+    D = model.rnn.weight_hh.data.shape[0]
+    att = model.attention
+
+    class TorchRNNLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(V, E, dtype=dt)
+            self.rnn = torch.nn.RNN(E, D, nonlinearity=model.rnn.nonlinearity, dtype=dt)
+            self.attention = torch.nn.Module()
+            for n in ("W_q", "W_k", "W_v", "W_o"):
+                self.attention.register_parameter(n, torch.nn.Parameter(torch.empty(getattr(att, n).data.shape,
+                                                                                    dtype=dt)))
+            self.head = torch.nn.Linear(D, V, dtype=dt)
+            names = {"rnn.weight_ih": "rnn.weight_ih_l0", "rnn.weight_hh": "rnn.weight_hh_l0",
+                     "rnn.bias_ih": "rnn.bias_ih_l0", "rnn.bias_hh": "rnn.bias_hh_l0"}
+            own = dict(self.named_parameters())
+            self.ours_to_torch = {n: names.get(n, n) for n, _ in model.named_parameters()}
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    own[self.ours_to_torch[n]].copy_(torch.from_numpy(np.array(p.data)))
+
+        def forward(self, tokens):
+            h, _ = self.rnn(self.embedding(tokens.T))                     # (T, B, D)
+            a = self.attention
+            q, k, v = h @ a.W_q.T, h @ a.W_k.T, h @ a.W_v.T
+            s = torch.einsum("tbk,ibk->bti", q, k) / math.sqrt(att.dk)
+            T = h.shape[0]
+            s = s.masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), float("-inf"))
+            o = torch.einsum("bti,ibv->tbv", torch.softmax(s, -1), v) @ a.W_o.T
+            return self.head(h + o).transpose(0, 1)                       # (B, T, V)
+
+    return TorchRNNLM()
+
+
+def torch_loss(tmodel, tokens):
+    """Mean next-token cross-entropy of ``tmodel`` on tokens (B, T) (a torch scalar)."""
+    import torch
+
+    t = torch.from_numpy(np.asarray(tokens, np.int64))
+    logits = tmodel(t)
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1))
+
+
+def torch_train_step(tmodel, topt, tokens, clip: float = 1.0) -> float:
+    """One training step of the PyTorch twin: loss, backward, gradient-norm clipping, Adam."""
+    import torch
+
+    topt.zero_grad()
+    loss = torch_loss(tmodel, tokens)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(tmodel.parameters(), clip)
+    topt.step()
+    return float(loss.item())
+
+
+def train_step(model: RNNLanguageModel, opt, tokens, clip: float = 1.0) -> float:
+    """One training step of the rnnfast model (same order as :func:`torch_train_step`)."""
+    from .. import optim
+
+    for p in model.parameters():
+        p.grad = None
+    loss = model.loss_and_backward(tokens)
+    optim.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return loss
+
+
 # ------------------------------------------------------------------------------------------ data
 def read_texts(path: str) -> List[str]:
     """A JSON list of stories, or a plain text file (Gutenberg header/licence stripped)."""
@@ -196,12 +277,23 @@ def train(args) -> dict:
     if min(len(tr_ids), len(va_ids)) <= args.seq_len:
         raise ValueError(f"not enough tokens for --seq_len {args.seq_len}: {len(tr_ids)} train, {len(va_ids)} val")
     V = tok.get_vocab_size()
-    model = RNNLanguageModel(V, args.embed_dim, args.hidden_dim, args.dk, args.dv, args.nonlinearity, seed=args.seed)
+    dtype = np.dtype(getattr(args, "dtype", "float32"))
+    model = RNNLanguageModel(V, args.embed_dim, args.hidden_dim, args.dk, args.dv, args.nonlinearity, dtype=dtype,
+                             seed=args.seed)
+    compare = getattr(args, "compare_torch", False)
+    if compare:  # the PyTorch twin starts from the same weights and sees the same batches
+        import torch
+
+        torch.set_num_threads(args.threads)
+        tmodel = torch_model(model)
+        topt = torch.optim.Adam(tmodel.parameters(), lr=args.lr)
     opt = optim.Adam(model.parameters(), lr=args.lr)
     val_batches = [sample_batch(va_ids, args.batch_size, args.seq_len, np.random.default_rng(args.seed + k))
                    for k in range(4)]
     steps = max(1, args.num_sequences // args.batch_size)
     train_losses, val_losses = [], []
+    t_train, t_val = [], []  # the PyTorch twin's
+    secs = tsecs = 0.0
     bar = None
     if not args.no_progress:
         try:
@@ -210,24 +302,32 @@ def train(args) -> dict:
             bar = tqdm(total=steps * args.batch_size, unit="seq", desc="rnn-lm")
         except ImportError:
             pass
-    t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        for p in model.parameters():
-            p.grad = None
-        loss = model.loss_and_backward(sample_batch(tr_ids, args.batch_size, args.seq_len, rng))
-        optim.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        batch = sample_batch(tr_ids, args.batch_size, args.seq_len, rng)
+        t0 = time.perf_counter()
+        loss = train_step(model, opt, batch)
+        secs += time.perf_counter() - t0
         seen = step * args.batch_size
         train_losses.append({"sequences": seen, "loss": loss})
-        if step % 10 == 0 or step == steps:
+        validate = step % 10 == 0 or step == steps
+        if validate:
+            t0 = time.perf_counter()
             vl = float(np.mean([model.loss(b) for b in val_batches]))
+            secs += time.perf_counter() - t0
             val_losses.append({"sequences": seen, "loss": vl})
+        if compare:  # interleaved with ours, so both see the same machine load
+            t0 = time.perf_counter()
+            t_train.append({"sequences": seen, "loss": torch_train_step(tmodel, topt, batch)})
+            if validate:
+                with torch.no_grad():
+                    t_val.append({"sequences": seen,
+                                  "loss": float(np.mean([torch_loss(tmodel, b).item() for b in val_batches]))})
+            tsecs += time.perf_counter() - t0
         if bar:
             bar.update(args.batch_size)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_losses[-1]['loss']:.3f}" if val_losses else "-")
     if bar:
         bar.close()
-    secs = time.perf_counter() - t0
     prompt = "Once upon a time there was a"
     pids = tok.encode(prompt).ids
     completions = {str(t): prompt + tok.decode(model.generate(pids, 30, t, seed=args.seed)) for t in (0.0, 0.3, 0.8)}
@@ -236,6 +336,14 @@ def train(args) -> dict:
                "vocab_size": V, "train_tokens": int(len(tr_ids)), "val_tokens": int(len(va_ids)),
                "sequences": steps * args.batch_size, "seconds": secs, "completions": completions,
                "args": {k: v for k, v in vars(args).items() if k != "func"}}
+    if compare:
+        rel = [abs(a["loss"] - b["loss"]) / abs(b["loss"]) for a, b in zip(train_losses, t_train)]
+        metrics["torch"] = {"final_train_loss": float(np.mean([r["loss"] for r in t_train[-10:]])),
+                            "final_val_loss": t_val[-1]["loss"],
+                            "final_val_perplexity": math.exp(t_val[-1]["loss"]), "seconds": tsecs,
+                            "train_losses": t_train, "val_losses": t_val,
+                            "max_rel_train_loss_diff_first_100": max(rel[:100]),
+                            "max_rel_train_loss_diff": max(rel)}
     for path, obj in ((args.metrics_out, metrics), (args.train_losses_out, train_losses),
                       (args.val_losses_out, val_losses)):
         d = os.path.dirname(os.path.abspath(path))
@@ -249,9 +357,12 @@ def train(args) -> dict:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            for name, rows in (("train", train_losses), ("val", val_losses)):
+            for name, rows, trows in (("train", train_losses, t_train), ("val", val_losses, t_val)):
                 fig, ax = plt.subplots(figsize=(6, 4))
-                ax.plot([r["sequences"] for r in rows], [r["loss"] for r in rows])
+                ax.plot([r["sequences"] for r in rows], [r["loss"] for r in rows], label="rnnfast")
+                if trows:
+                    ax.plot([r["sequences"] for r in trows], [r["loss"] for r in trows], "--", label="PyTorch")
+                    ax.legend()
                 ax.set_xlabel("sequences seen")
                 ax.set_ylabel(f"{name} loss")
                 fig.tight_layout()
@@ -261,6 +372,12 @@ def train(args) -> dict:
             pass
     print(f"rnn-lm: {steps * args.batch_size} sequences in {secs:.0f} s; train loss {metrics['final_train_loss']:.3f}, "
           f"val loss {metrics['final_val_loss']:.3f} (perplexity {metrics['final_val_perplexity']:.1f})")
+    if compare:
+        tm = metrics["torch"]
+        print(f"PyTorch (same weights, batches and Adam, {args.threads} threads): {tsecs:.0f} s; train loss "
+              f"{tm['final_train_loss']:.3f}, val loss {tm['final_val_loss']:.3f}; largest relative train-loss "
+              f"difference {tm['max_rel_train_loss_diff_first_100']:.1e} over the first 100 steps, "
+              f"{tm['max_rel_train_loss_diff']:.1e} over all")
     for t, c in completions.items():
         print(f"temperature {t}: {c!r}")
     return metrics
@@ -277,6 +394,10 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of training a byte-level BPE")
     p.add_argument("--plot", default=None, help="PNG path prefix for the loss plots (<prefix>_train.png, _val.png)")
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--compare-torch", action="store_true",
+                   help="also train the same model in PyTorch (same initial weights, batches, Adam, clipping), "
+                        "interleaved step by step; both loss curves go to the metrics and plots")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
     return p

@@ -5,7 +5,16 @@ stripped); the vocabulary comes from the first 90% of the tokens (the training p
 last 10% are the validation part (words unseen in training become ``<unk>``). The model is an
 embedding, a 2-layer LSTM or GRU on rnnfast's kernels, and a softmax whose weight is tied to the
 embedding; dropout on the embedding, between the layers and on the output; truncated
-backpropagation through time carrying the state across batches; Adam and gradient clipping.
+backpropagation through time carrying the state across batches; Adam and gradient clipping;
+the learning rate halved after an epoch without a new best validation perplexity (``--lr-decay``).
+Initialisation as PyTorch's modules: embedding (= tied decoder) N(0, 1) as ``torch.nn.Embedding``,
+LSTM/GRU uniform in +-1/sqrt(H), decoder bias zero (``--embed-init uniform``: U(-0.1, 0.1), which
+trained worse: A Tale of Two Cities at 168 after 4 epochs against 158 with N(0, 1); docs/results.md).
+Words of the validation part never seen in training are ``<unk>``; for the model to give them a
+sensible probability it must see ``<unk>`` in training: half of the training singletons are shown as
+``<unk>`` in the training stream (``--unk-singletons``; the vocabulary and the validation part are
+unchanged, so perplexities stay comparable). Without it, the 2.6% ``<unk>`` targets of A Tale of Two
+Cities' validation part cost ~13 nats each, +0.34 nats per token (perplexity x1.4).
 Validation perplexity after every epoch, best checkpoint saved, samples at the end.
 
     rnnfast train word-lm --data ../shared/data/pg1342.txt --epochs 12 --out runs/word-lm-pp
@@ -53,9 +62,15 @@ class Corpus:
         return {w: i for i, w in enumerate(self.vocab)}
 
 
-def load_corpus(path: str, valid_fraction: float = 0.1) -> Corpus:
+def load_corpus(path: str, valid_fraction: float = 0.1, min_count: int = 1) -> Corpus:
     """Tokens of a text file (Gutenberg header/licence stripped), split train/validation, with the
-    vocabulary of the training part (most frequent first) plus ``<unk>``."""
+    vocabulary of the training part (most frequent first) plus ``<unk>`` at index 0.
+
+    Words seen fewer than ``min_count`` times in the training part are ``<unk>`` in both parts
+    (``min_count=1``: the full training vocabulary; then ``<unk>`` occurs only in the validation
+    part, and a model never sees it as a training target)."""
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
     with open(path, encoding="utf-8-sig") as f:
         toks = tokenize(strip_gutenberg(f.read()))
     if len(toks) < 100:
@@ -63,10 +78,25 @@ def load_corpus(path: str, valid_fraction: float = 0.1) -> Corpus:
     n_val = max(1, int(round(len(toks) * valid_fraction)))
     tr, va = toks[:-n_val], toks[-n_val:]
     counts = Counter(tr)
-    vocab = [UNK] + [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    vocab = [UNK] + [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count]
     idx = {w: i for i, w in enumerate(vocab)}
     enc = lambda ts: np.array([idx.get(t, 0) for t in ts], np.int64)  # noqa: E731
     return Corpus(vocab, enc(tr), enc(va))
+
+
+def unk_singletons(ids: np.ndarray, rate: float, seed: int = 0) -> np.ndarray:
+    """A copy of the training stream ``ids`` where a ``rate`` share of the words that occur once
+    (chosen with ``seed``) is replaced by ``<unk>`` (id 0), so that the model learns to predict
+    ``<unk>``, the validation part's unseen words. The vocabulary and the validation part do not
+    change; the share of singletons is Good-Turing's estimate of the unseen words' probability."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate}")
+    counts = np.bincount(ids)
+    single = np.flatnonzero(counts[ids] == 1)
+    pick = np.random.default_rng(seed).random(len(single)) < rate
+    out = ids.copy()
+    out[single[pick]] = 0
+    return out
 
 
 def batchify(ids: np.ndarray, batch: int) -> np.ndarray:
@@ -88,6 +118,11 @@ class Config:
     batch_size: int = 20
     epochs: int = 12
     dtype: str = "float32"
+    min_count: int = 1           # training words seen fewer times become <unk>
+    unk_singletons: float = 0.5  # share of the training singletons shown as <unk> in the training stream
+    embed_init: str = "normal"   # "normal": N(0, 1) as torch.nn.Embedding; "uniform": U(-0.1, 0.1)
+    lr_decay: float = 0.5        # multiply the learning rate by this after an epoch without improvement
+    weight_decay: float = 0.0    # Adam's L2 weight decay (torch.optim.Adam's weight_decay)
 
 
 class WordLM:
@@ -102,7 +137,13 @@ class WordLM:
         self.V, self.H = vocab_size, cfg.hidden
         dt = np.dtype(cfg.dtype)
         self.rng = np.random.default_rng(seed)
-        self.embedding = nn.Parameter(self.rng.uniform(-0.1, 0.1, (vocab_size, cfg.hidden)).astype(dt))
+        if cfg.embed_init == "normal":  # torch.nn.Embedding's default
+            emb = self.rng.standard_normal((vocab_size, cfg.hidden))
+        elif cfg.embed_init == "uniform":
+            emb = self.rng.uniform(-0.1, 0.1, (vocab_size, cfg.hidden))
+        else:
+            raise ValueError(f"embed_init must be 'normal' or 'uniform', got {cfg.embed_init!r}")
+        self.embedding = nn.Parameter(emb.astype(dt))
         self.decoder_bias = nn.Parameter(np.zeros(vocab_size, dt))
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[cfg.cell]
         self.rnn = rnn_cls(cfg.hidden, cfg.hidden, num_layers=cfg.layers, dropout=cfg.dropout, dtype=dt,
@@ -176,15 +217,17 @@ class WordLM:
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray):
     """Mean next-token cross-entropy and its gradient w.r.t. the logits (N, V)."""
-    z = logits - logits.max(1, keepdims=True)
-    lse = np.log(np.exp(z).sum(1, keepdims=True))
-    logp = z - lse
     n = len(targets)
-    loss = -float(logp[np.arange(n), targets].mean(dtype=np.float64))
-    d = np.exp(logp)
-    d[np.arange(n), targets] -= 1
-    d /= n
-    return loss, d
+    rows = np.arange(n)
+    m = logits.max(1, keepdims=True)
+    e = np.subtract(logits, m)
+    picked = e[rows, targets].astype(np.float64)     # z of the targets
+    np.exp(e, out=e)                                 # one exp pass; e becomes the gradient in place
+    s = e.sum(1, keepdims=True)
+    loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - picked))
+    e *= (1.0 / (s * n)).astype(e.dtype)             # softmax / n
+    e[rows, targets] -= e.dtype.type(1.0 / n)
+    return loss, e
 
 
 def _detach(state):
@@ -204,6 +247,28 @@ def evaluate(model: WordLM, data: np.ndarray, bptt: int) -> float:
         n += seq * data.shape[1]
     model.train(True)
     return math.exp(tot / n)
+
+
+def unk_breakdown(model: WordLM, data: np.ndarray, bptt: int) -> dict:
+    """Where the validation loss comes from: the share of ``<unk>`` targets, their mean loss and the
+    rest's, and the perplexity over the non-``<unk>`` targets alone."""
+    model.train(False)
+    state = model.init_state(data.shape[1])
+    losses, targets = [], []
+    for i in range(0, data.shape[0] - 1, bptt):
+        seq = min(bptt, data.shape[0] - 1 - i)
+        logits, state = model.forward(data[i:i + seq], state)
+        t = data[i + 1:i + 1 + seq].reshape(-1)
+        z = logits.astype(np.float64)
+        z -= z.max(1, keepdims=True)
+        losses.append(np.log(np.exp(z).sum(1)) - z[np.arange(len(t)), t])
+        targets.append(t)
+    model.train(True)
+    loss, t = np.concatenate(losses), np.concatenate(targets)
+    unk = t == 0
+    return {"unk_share": float(unk.mean()), "unk_mean_loss": float(loss[unk].mean()) if unk.any() else None,
+            "other_mean_loss": float(loss[~unk].mean()), "ppl_without_unk_targets": math.exp(loss[~unk].mean()),
+            "unk_nats_per_token": float(loss[unk].sum() / len(loss))}
 
 
 def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None) -> float:
@@ -232,7 +297,8 @@ def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None
 
 def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.8, seed: int = 0,
            prompt: Optional[List[int]] = None) -> str:
-    """Generate ``n`` tokens (starting from ``prompt`` ids or a random token)."""
+    """Generate ``n`` tokens (starting from ``prompt`` ids or a random token); ``<unk>`` is never
+    generated."""
     rng = np.random.default_rng(seed)
     model.train(False)
     state = model.init_state(1)
@@ -241,6 +307,7 @@ def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.
     out = []
     for _ in range(n):
         z = logits[-1].astype(np.float64) / max(temperature, 1e-6)
+        z[0] = -np.inf                                # never generate <unk>
         p = np.exp(z - z.max())
         p /= p.sum()
         nxt = int(rng.choice(len(p), p=p)) if temperature > 0 else int(p.argmax())
@@ -252,11 +319,12 @@ def sample(model: WordLM, vocab: List[str], n: int = 40, temperature: float = 0.
 
 
 # ------------------------------------------------------------------------------------------ torch
-def torch_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, max_batches: int = 30) -> float:
-    """Seconds per epoch of the same model (weights copied) in PyTorch, from ``max_batches`` batches."""
+def torch_word_lm(model: WordLM, cfg: Config):
+    """The same network in PyTorch (nn.Embedding, dropout, nn.LSTM/GRU with dropout between layers,
+    dropout, nn.Linear with its weight tied to the embedding) holding a copy of ``model``'s weights.
+    ``forward(ids (T, B), state) -> (logits (T*B, V), state)``."""
     import torch
 
-    torch.set_num_threads(threads)
     dt = getattr(torch, cfg.dtype)
     rnn_cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg.cell]
 
@@ -279,23 +347,143 @@ def torch_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int,
         tm.dec.bias.copy_(torch.from_numpy(model.decoder_bias.data))
         for n, p in model.rnn.named_parameters():
             getattr(tm.rnn, n).copy_(torch.from_numpy(p.data))
-    opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr)
+    return tm
+
+
+def run_torch_training(data_path: str, cfg: Config, seed: int = 0, threads: int = 2, out: Optional[str] = None,
+                       epochs: Optional[int] = None) -> dict:
+    """Train the PyTorch twin (:func:`torch_word_lm`) with this app's pipeline: same corpus, batches,
+    initial weights (rnnfast's initialisation, same seed), truncated BPTT with the state carried,
+    clipping, Adam, plateau decay and validation; returns (and writes ``results_torch.json``) its
+    validation perplexity per epoch. The reference that rnnfast's training is checked against."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    corpus = load_corpus(data_path, min_count=cfg.min_count)
+    train = batchify(unk_singletons(corpus.train, cfg.unk_singletons, seed), cfg.batch_size)
+    valid = batchify(corpus.valid, 10)
+    tm = torch_word_lm(WordLM(len(corpus.vocab), cfg, seed), cfg)
+    opt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    dt = getattr(torch, cfg.dtype)
+
+    def zero(B):
+        z = torch.zeros(cfg.layers, B, cfg.hidden, dtype=dt)
+        return (z, z.clone()) if cfg.cell == "lstm" else z
+
+    def detach(h):
+        return tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+
+    hist = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": [], "lr": []}
+    best = math.inf
+    for ep in range(1, (epochs or cfg.epochs) + 1):
+        tm.train()
+        h, tot, n = zero(train.shape[1]), 0.0, 0
+        t0 = time.perf_counter()
+        for i in range(0, train.shape[0] - 1, cfg.bptt):
+            seq = min(cfg.bptt, train.shape[0] - 1 - i)
+            opt.zero_grad()
+            logits, h = tm(torch.from_numpy(train[i:i + seq]), detach(h))
+            loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(train[i + 1:i + 1 + seq].reshape(-1)))
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
+            opt.step()
+            tot += loss.item() * seq
+            n += seq
+        secs = time.perf_counter() - t0
+        tm.eval()
+        h, vt, vn = zero(valid.shape[1]), 0.0, 0
+        with torch.no_grad():
+            for i in range(0, valid.shape[0] - 1, cfg.bptt):
+                seq = min(cfg.bptt, valid.shape[0] - 1 - i)
+                logits, h = tm(torch.from_numpy(valid[i:i + seq]), h)
+                vt += torch.nn.functional.cross_entropy(
+                    logits, torch.from_numpy(valid[i + 1:i + 1 + seq].reshape(-1))).item() * seq * valid.shape[1]
+                vn += seq * valid.shape[1]
+        ppl = math.exp(vt / vn)
+        lr = opt.param_groups[0]["lr"]
+        for k, v in (("epoch", ep), ("train_loss", tot / n), ("valid_ppl", ppl), ("epoch_s", secs), ("lr", lr)):
+            hist[k].append(v)
+        print(f"PyTorch epoch {ep:2d}  train loss {tot / n:.3f}  valid ppl {ppl:7.1f}  lr {lr:.2e}  {secs:6.1f} s",
+              flush=True)
+        if ppl >= best and cfg.lr_decay < 1:
+            for g in opt.param_groups:
+                g["lr"] *= cfg.lr_decay
+        best = min(best, ppl)
+    res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "threads": threads,
+           "vocab": len(corpus.vocab), "history": hist, "best_valid_ppl": best}
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results_torch.json"), "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: int, batches: int = 10,
+                       rounds: int = 3) -> dict:
+    """Seconds per training epoch of rnnfast and of the same model in PyTorch (weights copied from
+    ``model``; same batches, dropout, clipping and Adam; ``threads`` threads each), measured
+    interleaved: ``rounds`` times ``batches`` consecutive batches of ours then of PyTorch's, each
+    scaled to the epoch's batch count; medians over the rounds. ``model`` itself is not changed."""
+    import torch
+
+    from .. import optim
+
+    torch.set_num_threads(threads)
+    tm = torch_word_lm(model, cfg)
+    topt = torch.optim.Adam(tm.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ours = WordLM(model.V, cfg, seed=1)  # a twin with model's weights (the dropout masks' rng is its own)
+    for q, p in zip(ours.parameters(), model.parameters()):
+        q.data[...] = p.data
+    opt = optim.Adam(ours.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     B = data.shape[1]
-    z = torch.zeros(cfg.layers, B, model.H, dtype=dt)
-    h = (z, z.clone()) if cfg.cell == "lstm" else z
     starts = list(range(0, data.shape[0] - 1, cfg.bptt))
-    t0 = time.perf_counter()
-    for i in starts[:max_batches]:
-        seq = min(cfg.bptt, data.shape[0] - 1 - i)
-        h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
-        opt.zero_grad()
-        out, h = tm(torch.from_numpy(data[i:i + seq]), h)
-        loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(data[i + 1:i + 1 + seq].reshape(-1)))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
-        opt.step()
-    used = min(max_batches, len(starts))
-    return (time.perf_counter() - t0) / used * len(starts)
+    z = torch.zeros(cfg.layers, B, model.H, dtype=getattr(torch, cfg.dtype))
+    th = [(z, z.clone()) if cfg.cell == "lstm" else z]
+    oh = [ours.init_state(B)]
+
+    def run_ours(chunk):
+        for i in chunk:
+            seq = min(cfg.bptt, data.shape[0] - 1 - i)
+            for p in ours.parameters():
+                p.grad = None
+            logits, oh[0] = ours.forward(data[i:i + seq], _detach(oh[0]))
+            _, d = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+            ours.backward(d)
+            if cfg.clip:
+                optim.clip_grad_norm_(ours.parameters(), cfg.clip)
+            opt.step()
+
+    def run_torch(chunk):
+        for i in chunk:
+            seq = min(cfg.bptt, data.shape[0] - 1 - i)
+            h = th[0]
+            h = tuple(s.detach() for s in h) if isinstance(h, tuple) else h.detach()
+            topt.zero_grad()
+            out, th[0] = tm(torch.from_numpy(data[i:i + seq]), h)
+            loss = torch.nn.functional.cross_entropy(out, torch.from_numpy(data[i + 1:i + 1 + seq].reshape(-1)))
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(tm.parameters(), cfg.clip)
+            topt.step()
+
+    batches = max(1, min(batches, len(starts) // (rounds + 1)))
+    run_ours(starts[:2])   # warm-up
+    run_torch(starts[:2])
+    t_ours, t_torch = [], []
+    for r in range(rounds):
+        chunk = starts[(r + 1) * batches:(r + 2) * batches]
+        t0 = time.perf_counter()
+        run_ours(chunk)
+        t_ours.append((time.perf_counter() - t0) / len(chunk) * len(starts))
+        t0 = time.perf_counter()
+        run_torch(chunk)
+        t_torch.append((time.perf_counter() - t0) / len(chunk) * len(starts))
+    res = {"rnnfast_epoch_s": float(np.median(t_ours)), "torch_epoch_s": float(np.median(t_torch)),
+           "batches_timed": batches, "rounds": rounds, "threads": threads}
+    res["torch_over_rnnfast"] = res["torch_epoch_s"] / res["rnnfast_epoch_s"]
+    return res
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -303,17 +491,19 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
                  compare_torch: bool = False, threads: int = 2) -> dict:
     from .. import optim, serialization
 
-    corpus = load_corpus(data_path)
-    train = batchify(corpus.train, cfg.batch_size)
+    corpus = load_corpus(data_path, min_count=cfg.min_count)
+    train = batchify(unk_singletons(corpus.train, cfg.unk_singletons, seed), cfg.batch_size)
     valid = batchify(corpus.valid, 10)
     model = WordLM(len(corpus.vocab), cfg, seed)
-    opt = optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_batches = len(range(0, train.shape[0] - 1, cfg.bptt))
     print(f"word-lm: {os.path.basename(data_path)}: {len(corpus.train)} training / {len(corpus.valid)} validation "
           f"tokens, vocabulary {len(corpus.vocab)}; {cfg.layers}-layer {cfg.cell.upper()} hidden {cfg.hidden}, "
-          f"tied softmax, dropout {cfg.dropout}, Adam {cfg.lr}, clip {cfg.clip}, BPTT {cfg.bptt}, batch "
+          f"tied softmax, {cfg.embed_init} embedding init, min count {cfg.min_count}, <unk> singletons "
+          f"{cfg.unk_singletons}, dropout {cfg.dropout}, Adam {cfg.lr} (weight decay "
+          f"{cfg.weight_decay}, decay {cfg.lr_decay} on plateau), clip {cfg.clip}, BPTT {cfg.bptt}, batch "
           f"{cfg.batch_size}, {cfg.dtype}")
-    history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": []}
+    history = {"epoch": [], "train_loss": [], "valid_ppl": [], "epoch_s": [], "lr": []}
     best = math.inf
     ckpt = os.path.join(out, "best.npz") if out else None
     if ckpt and os.path.exists(ckpt):  # a previous run's checkpoint is kept, renamed
@@ -336,20 +526,27 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
         history["train_loss"].append(tl)
         history["valid_ppl"].append(ppl)
         history["epoch_s"].append(secs)
-        print(f"epoch {ep:2d}  train loss {tl:.3f} (ppl {math.exp(tl):7.1f})  valid ppl {ppl:7.1f}  {secs:6.1f} s",
-              flush=True)
+        lr = opt.param_groups[0]["lr"]
+        history["lr"].append(lr)
+        print(f"epoch {ep:2d}  train loss {tl:.3f} (ppl {math.exp(tl):7.1f})  valid ppl {ppl:7.1f}  lr {lr:.2e}  "
+              f"{secs:6.1f} s", flush=True)
         if ckpt and ppl < best:  # this run's own file from an earlier epoch
             os.makedirs(out, exist_ok=True)
             serialization.save(model.state_dict(), ckpt, overwrite=True)
+        if ppl >= best and cfg.lr_decay < 1:  # plateau: smaller steps from here on
+            for g in opt.param_groups:
+                g["lr"] *= cfg.lr_decay
         best = min(best, ppl)
     res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
-           "history": history, "best_valid_ppl": best,
+           "history": history, "best_valid_ppl": best, "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
            "median_epoch_s": float(np.median(history["epoch_s"])),
            "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
     if compare_torch:
-        res["torch_epoch_s"] = torch_epoch_time(model, train, cfg, threads)
-        print(f"time per epoch: rnnfast {res['median_epoch_s']:.1f} s, PyTorch (same model, {threads} threads) "
-              f"{res['torch_epoch_s']:.1f} s")
+        res["speed"] = sp = compare_epoch_time(model, train, cfg, threads)
+        print(f"time per epoch (interleaved, {sp['rounds']} x {sp['batches_timed']} batches each, {threads} "
+              f"threads): rnnfast {sp['rnnfast_epoch_s']:.1f} s, PyTorch (same model) {sp['torch_epoch_s']:.1f} s "
+              f"(PyTorch / rnnfast = {sp['torch_over_rnnfast']:.2f}); rnnfast's median training epoch "
+              f"{res['median_epoch_s']:.1f} s")
     if out:
         write_results(res, out)
     return res
@@ -399,10 +596,29 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    p.add_argument("--min-count", type=int, default=d.min_count,
+                   help="words seen fewer times in the training part become <unk> (default %(default)s: the full "
+                        "training vocabulary)")
+    p.add_argument("--unk-singletons", type=float, default=d.unk_singletons,
+                   help="share of the words seen once in training shown as <unk> in the training stream, so the "
+                        "model learns to predict the validation part's unseen words (vocabulary and validation "
+                        "unchanged; default %(default)s)")
+    p.add_argument("--embed-init", choices=("normal", "uniform"), default=d.embed_init,
+                   help="embedding (= tied decoder) initialisation: N(0, 1) as torch.nn.Embedding (default) or "
+                        "U(-0.1, 0.1)")
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay,
+                   help="multiply the learning rate by this after an epoch whose validation perplexity is not a new "
+                        "best (default %(default)s; 1 = off)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam's L2 weight decay")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
-    p.add_argument("--compare-torch", action="store_true", help="also time an epoch of the same model in PyTorch")
+    p.add_argument("--compare-torch", action="store_true", help="also time training epochs of the same model in PyTorch, interleaved with ours")
+    p.add_argument("--train-torch", action="store_true",
+                   help="train the same model in PyTorch instead (same corpus, initial weights, batches, clipping, "
+                        "Adam, schedule and validation), the reference rnnfast's training is checked against")
+    p.add_argument("--speed-only", action="store_true",
+                   help="no training: only time epochs of rnnfast and PyTorch (interleaved) from the initial weights")
     p.add_argument("--out", default=None, help="output folder (default runs/word-lm-<book>)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -418,9 +634,20 @@ def register(subparsers, name: str = "word-lm"):
 def run(args) -> int:
     import rnnfast
 
-    cfg = Config(args.cell, args.hidden, args.layers, args.dropout, args.lr, args.clip, args.bptt, args.batch_size,
-                 args.epochs, args.dtype)
-    for k in ("hidden", "layers", "bptt", "batch_size", "epochs"):
+    cfg = Config(cell=args.cell, hidden=args.hidden, layers=args.layers, dropout=args.dropout, lr=args.lr,
+                 clip=args.clip, bptt=args.bptt, batch_size=args.batch_size, epochs=args.epochs, dtype=args.dtype,
+                 embed_init=args.embed_init, lr_decay=args.lr_decay, weight_decay=args.weight_decay,
+                 min_count=args.min_count, unk_singletons=args.unk_singletons)
+    if not 0 <= cfg.unk_singletons <= 1:
+        print("rnnfast train word-lm: --unk-singletons must be in [0, 1]", file=sys.stderr)
+        return 2
+    if not 0 < cfg.lr_decay <= 1:
+        print("rnnfast train word-lm: --lr-decay must be in (0, 1]", file=sys.stderr)
+        return 2
+    if cfg.weight_decay < 0:
+        print("rnnfast train word-lm: --weight-decay must be >= 0", file=sys.stderr)
+        return 2
+    for k in ("hidden", "layers", "bptt", "batch_size", "epochs", "min_count"):
         if getattr(cfg, k) < 1:
             print(f"rnnfast train word-lm: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
@@ -432,6 +659,22 @@ def run(args) -> int:
     rnnfast.set_num_threads(args.threads)
     np.random.seed(args.seed)
     out = args.out or os.path.join("runs", "word-lm-" + os.path.splitext(os.path.basename(args.data))[0])
+    if args.train_torch:
+        res = run_torch_training(args.data, cfg, args.seed, args.threads, out)
+        print(f"PyTorch: best validation perplexity {res['best_valid_ppl']:.1f}; in {out}/results_torch.json")
+        return 0
+    if args.speed_only:
+        corpus = load_corpus(args.data, min_count=cfg.min_count)
+        model = WordLM(len(corpus.vocab), cfg, args.seed)
+        sp = compare_epoch_time(model, batchify(corpus.train, cfg.batch_size), cfg, args.threads)
+        sp.update(data=os.path.abspath(args.data), config=asdict(cfg), vocab=len(corpus.vocab))
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "speed.json"), "w") as f:
+            json.dump(sp, f, indent=1)
+        print(f"time per epoch ({args.threads} threads, interleaved, {sp['rounds']} x {sp['batches_timed']} "
+              f"batches each): rnnfast {sp['rnnfast_epoch_s']:.1f} s, PyTorch {sp['torch_epoch_s']:.1f} s "
+              f"(PyTorch / rnnfast = {sp['torch_over_rnnfast']:.2f}); in {out}/speed.json")
+        return 0
     res = run_training(args.data, cfg, args.seed, out, not args.no_progress, args.compare_torch, args.threads)
     print(f"best validation perplexity {res['best_valid_ppl']:.1f}; results in {out}")
     for t, s in res["samples"].items():
