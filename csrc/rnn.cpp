@@ -46,43 +46,14 @@ void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, i
   transpose(out, ldo, sT, B, B, N, accumulate);
 }
 
-// out (B,N) (+)= in (B,K) Wt, Wt (K,N): hand-written for small batches (axpy form, an output block of
-// NB elements in registers).
-template <class T, int NB>
-inline void small_block(T* out, const T* in, const T* Wt, int ldw, int K, int n, bool accumulate) {
-  T acc[NB];
-#pragma omp simd
-  for (int j = 0; j < NB; ++j) acc[j] = accumulate && j < n ? out[j] : T(0);
-  for (int k = 0; k < K; ++k) {
-    const T a = in[k];
-    const T* w = Wt + (int64_t)k * ldw;
-    if (n == NB) {
-#pragma omp simd
-      for (int j = 0; j < NB; ++j) acc[j] += a * w[j];
-    } else {
-      for (int j = 0; j < n; ++j) acc[j] += a * w[j];
-    }
-  }
-  for (int j = 0; j < n; ++j) out[j] = acc[j];
-}
-
-template <class T>
-void small_matmul(T* out, int ldo, const T* in, int ldi, const T* Wt, int ldw, int B, int N, int K,
-                  bool accumulate) {
-  constexpr int NB = 64 * 4 / (int)sizeof(T);  // 8 AVX registers of accumulators
-  for (int b = 0; b < B; ++b)
-    for (int n0 = 0; n0 < N; n0 += NB)
-      small_block<T, NB>(out + (int64_t)b * ldo + n0, in + (int64_t)b * ldi, Wt + n0, ldw, K, std::min(NB, N - n0),
-                         accumulate);
-}
-
-// Batches up to this size use small_matmul for the per-step products, larger ones the BLAS.
+// Batches up to this size multiply by the transposed weight through ?gemv (one row: the product is a
+// matrix-vector product and needs no transposes around it), larger ones use mul_wT's ?gemm.
 constexpr int kSmallBatch = 1;
 
 // out (B,H) (+)= in (B,H) W^T given W (H,H) (BLAS path) and Wt = W^T (small-batch path).
 template <class T>
 void rec_product(T* out, const T* in, const T* W, const T* Wt, int B, int H, T* sT, bool accumulate) {
-  if (B <= kSmallBatch) small_matmul(out, H, in, H, Wt, H, B, H, H, accumulate);
+  if (B == 1) gemm(false, false, 1, H, H, T(1), in, H, Wt, H, accumulate ? T(1) : T(0), out, H);  // ?gemv
   else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate);
 }
 
