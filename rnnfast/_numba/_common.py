@@ -1,5 +1,6 @@
 """Helpers shared by the numba recurrent kernels (gru.py, lstm.py, rnn.py), mirroring the identically
 named helpers of csrc/gru.cpp, lstm.cpp, rnn.cpp."""
+import numpy as np
 from numba import njit
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -39,3 +40,25 @@ def transpose(dst, src, accumulate):
                 else:
                     for j in range(j0, j1):
                         d[j] = src[j, i]
+
+
+@_jit
+def mul_wT(out, inp, W, sT, accumulate):
+    """out (B,N) (+)= inp (B,K) W^T, W (N,K), through the BLAS in lstm.cpp/rnn.cpp mul_wT's form: the weight is
+    the first operand and the state enters transposed, sT (N,B) = W inT with inT (K,B) = inp^T, then sT
+    is transposed back. B = 1: one matrix-vector product straight into out. sT: flat scratch of B*(N+K)."""
+    B, K = inp.shape
+    N = W.shape[0]
+    if B == 1:
+        s1 = sT[:N]
+        np.dot(W, inp[0], s1)
+        if accumulate:
+            out[0] += s1
+        else:
+            out[0] = s1
+        return
+    s = sT[:N * B].reshape(N, B)
+    inT = sT[N * B:N * B + K * B].reshape(K, B)
+    transpose(inT, inp, False)
+    np.dot(W, inT, s)
+    transpose(out, s, accumulate)

@@ -10,7 +10,7 @@ plain loops that LLVM vectorises.
 import numpy as np
 from numba import njit
 
-from ._common import row_valid, transpose
+from ._common import mul_wT as _mul_wT, row_valid, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -32,28 +32,6 @@ def _small_matmul(out, inp, Wt, accumulate):
             w = Wt[k]
             for j in range(N):
                 o[j] += a * w[j]
-
-
-@_jit
-def _mul_wT(out, inp, W, sT, accumulate):
-    """out (B,N) (+)= inp (B,K) W^T, W (N,K), through the BLAS in lstm.cpp mul_wT's form: the weight is
-    the first operand and the state enters transposed, sT (N,B) = W inT with inT (K,B) = inp^T, then sT
-    is transposed back. B = 1: one matrix-vector product straight into out. sT: flat scratch of B*(N+K)."""
-    B, K = inp.shape
-    N = W.shape[0]
-    if B == 1:
-        s1 = sT[:N]
-        np.dot(W, inp[0], s1)
-        if accumulate:
-            out[0] += s1
-        else:
-            out[0] = s1
-        return
-    s = sT[:N * B].reshape(N, B)
-    inT = sT[N * B:N * B + K * B].reshape(K, B)
-    transpose(inT, inp, False)
-    np.dot(W, inT, s)
-    transpose(out, s, accumulate)
 
 
 @_jit

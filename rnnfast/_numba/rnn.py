@@ -9,7 +9,7 @@ jitted kernel.
 import numpy as np
 from numba import njit
 
-from ._common import row_valid, transpose
+from ._common import mul_wT as _mul_wT, row_valid, transpose
 from ._vmath import like, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -31,27 +31,6 @@ def _small_matmul(out, inp, Wt, accumulate):
             w = Wt[k]
             for j in range(N):
                 o[j] += a * w[j]
-
-
-@_jit
-def _mul_wT(out, inp, W, sT, accumulate):
-    """out (B,N) (+)= inp (B,K) W^T (rnn.cpp mul_wT, as lstm.py's): sT (N,B) = W inT with inT = inp^T,
-    then transposed back; B = 1: one matrix-vector product. sT: flat scratch of B*(N+K)."""
-    B, K = inp.shape
-    N = W.shape[0]
-    if B == 1:
-        s1 = sT[:N]
-        np.dot(W, inp[0], s1)
-        if accumulate:
-            out[0] += s1
-        else:
-            out[0] = s1
-        return
-    s = sT[:N * B].reshape(N, B)
-    inT = sT[N * B:N * B + K * B].reshape(K, B)
-    transpose(inT, inp, False)
-    np.dot(W, inT, s)
-    transpose(out, s, accumulate)
 
 
 @_jit
