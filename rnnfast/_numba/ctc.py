@@ -6,51 +6,13 @@ import math
 import threading
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from ._vmath import vexp as _vexp  # exp from arithmetic and bit casts: vectorises (no SVML here)
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 # reassociation lets LLVM vectorise the row sums of the scaled pass (no nnan/ninf: its NaN checks stay)
 _jit_fm = njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-
-
-@intrinsic
-def _bits_to_f64(typingctx, x):
-    """The float64 whose bits are the int64 x (a bit cast, which LLVM vectorises)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
-
-
-@njit(inline="always", error_model="numpy")
-def _vexp(x):
-    """exp(x) in float64 within 1 ulp of libm, from arithmetic and bit casts only, so that LLVM
-    vectorises the loops calling it (numba here has no SVML; math.exp is a scalar libm call,
-    csrc/ctc.cpp uses glibc's vector exp). x = n ln2 + r, |r| <= ln2/2; exp(r) by its Taylor
-    polynomial of degree 13 (remainder < 1e-17); 2^n as two powers of 2 so that results down to
-    the denormals (x >= -745) and up to inf come out right; NaN stays NaN."""
-    xc = min(max(x, -1400.0), 1400.0)
-    n = math.floor(xc * 1.4426950408889634 + 0.5)
-    r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
-    p = 1.0 / 6227020800
-    p = p * r + 1.0 / 479001600
-    p = p * r + 1.0 / 39916800
-    p = p * r + 1.0 / 3628800
-    p = p * r + 1.0 / 362880
-    p = p * r + 1.0 / 40320
-    p = p * r + 1.0 / 5040
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    ni = np.int64(n)
-    n1 = ni >> 1
-    v = p * _bits_to_f64((n1 + 1023) << 52) * _bits_to_f64((ni - n1 + 1023) << 52)
-    return v if x == x else x
 
 
 @_jit
