@@ -24,6 +24,7 @@
 #include "gru.h"
 #include "lstm.h"
 #include "rnn.h"
+#include "team.h"
 
 namespace py = pybind11;
 using rnnfast::blas;
@@ -523,12 +524,29 @@ PYBIND11_MODULE(_core, m) {
         blas().dgemv = reinterpret_cast<rnnfast::dgemv_t>(dgemv);
       }, py::arg("sgemm"), py::arg("dgemm"), py::arg("sgemv") = 0, py::arg("dgemv") = 0,
       "Install the Fortran-ABI ?gemm (and optionally ?gemv) addresses (from scipy.linalg.cython_blas).");
+  m.def("set_blas_threads", [](uintptr_t set, uintptr_t get) {
+        rnnfast::blas_threads().set = reinterpret_cast<void (*)(int)>(set);
+        rnnfast::blas_threads().get = reinterpret_cast<int (*)()>(get);
+      }, py::arg("set"), py::arg("get"),
+      "Install the BLAS's set/get_num_threads (0, 0: none), which kernel teams use (csrc/team.h).");
   m.def("blas_ready", []() { return blas().sgemm != nullptr && blas().dgemm != nullptr; });
   m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP
         omp_set_num_threads(n);
 #endif
-      }, py::arg("n"), "Threads of the kernels' own OpenMP loops (BLAS threads are set from Python).");
+        rnnfast::set_team_threads(n);
+      }, py::arg("n"), "Threads of the kernels' own loops and teams (BLAS threads are set from Python).");
+  m.def("get_team_threads", []() { return rnnfast::team_threads(); });
+  m.def("set_team_policy", [](int min_batch, int64_t min_work) {
+        rnnfast::team_policy().min_batch = min_batch;
+        rnnfast::team_policy().min_work = min_work;
+      }, py::arg("min_batch"), py::arg("min_work"),
+      "Whole-sequence kernels start a thread team when batch >= min_batch and batch*hidden >= min_work.");
+  m.def("team_runs", []() { return (int64_t)rnnfast::team_runs().load(); },
+        "How many thread teams the kernels have started (for tests).");
+  m.def("get_team_policy", []() {
+        return py::make_tuple(rnnfast::team_policy().min_batch, rnnfast::team_policy().min_work);
+      });
   m.def("get_num_threads", []() {
 #ifdef _OPENMP
         return omp_get_max_threads();

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "blas.h"
+#include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -51,17 +52,22 @@ struct Scratch {
 // g (B,3H): on entry x W_ih^T + b_ih for this step, on exit r, z, n.
 // Writes h_new (B,H), hn (B,H) and, if y is given, y (B,H) (zero for rows past their length).
 // ghT (3H, B) is scratch for the transposed recurrent product.
+// Team share (csrc/team.h): thread tid computes product rows split(3H) and the gate math of batch rows
+// split(B); the barriers order the phases. With nth = 1 it is the whole step on one thread.
 template <class T>
 void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const T* w_hh, const T* b_hh,
-                  const int64_t* lengths, int t, int B, int H, bool reset_after) {
+                  const int64_t* lengths, int t, int B, int H, bool reset_after, int tid, int nth, Barrier& bar) {
   const int G = 3 * H;
   const T* bhr = b_hh;
   const T* bhz = b_hh ? b_hh + H : nullptr;
   const T* bhn = b_hh ? b_hh + 2 * H : nullptr;
   const int Gh = reset_after ? G : 2 * H;  // reset_after=false: r, z blocks now, n block after r
-  gemm(false, true, Gh, B, H, T(1), w_hh, H, h, H, T(0), ghT, B);  // ghT = W_hh h^T
-  transpose(gh, G, ghT, B, B, Gh, false);                          // gh = h W_hh^T
-  for (int b = 0; b < B; ++b) {
+  const Range f = split(Gh, tid, nth, 16), rb = split(B, tid, nth);
+  gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
+       B);  // ghT = W_hh h^T
+  bar.wait();
+  transpose(gh + (int64_t)rb.lo * G, G, ghT + rb.lo, B, rb.hi - rb.lo, Gh, false);  // gh = h W_hh^T
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* gr = g + (int64_t)b * G;
     T* gz = gr + H;
     T* hr = gh + (int64_t)b * G;
@@ -83,10 +89,14 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
     }
   }
   if (!reset_after) {  // gh[:, 2H:] = (r*h) W_hn^T
-    gemm(false, true, H, B, H, T(1), w_hh + (int64_t)2 * H * H, H, hn, H, T(0), ghT, B);
-    transpose(gh + 2 * H, G, ghT, B, B, H, false);
+    bar.wait();
+    const Range fn = split(H, tid, nth, 16);
+    gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
+         ghT + (int64_t)fn.lo * B, B);
+    bar.wait();
+    transpose(gh + (int64_t)rb.lo * G + 2 * H, G, ghT + rb.lo, B, rb.hi - rb.lo, H, false);
   }
-  for (int b = 0; b < B; ++b) {
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* gr = g + (int64_t)b * G;
     T* gz = gr + H;
     T* gn = gr + 2 * H;
@@ -110,16 +120,20 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
     for (int j = 0; j < H; ++j) out[j] = gn[j] + gz[j] * (hb[j] - gn[j]);
     if (y) std::memcpy(y + (int64_t)b * H, out, sizeof(T) * H);
   }
+  bar.wait();  // h_new complete (the next step's product reads every row) and ghT free again
 }
 
 // One step backward. dh (B,H): on entry dL/dh' (upstream, output gradient included), on exit dL/dh.
 // Writes dgx, dgh (B,3H) for this step; dtmp (B,H) workspace. wT (H,3H) = W_hh^T, or W_hh itself
-// (3H,H) when w_untransposed (one-row cell steps: ?gemv reads it in place); sT (H,B) scratch.
+// (3H,H) when w_untransposed (one-row cell steps, nth = 1: ?gemv reads it in place); sT (H,B) scratch.
+// Team share: gate gradients of batch rows split(B), product rows split(H).
 template <class T>
 void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g, const T* hn, const T* wT,
-                   const int64_t* lengths, int t, int B, int H, bool reset_after, bool w_untransposed = false) {
+                   const int64_t* lengths, int t, int B, int H, bool reset_after, bool w_untransposed, int tid,
+                   int nth, Barrier& bar) {
   const int G = 3 * H;
-  for (int b = 0; b < B; ++b) {
+  const Range rb = split(B, tid, nth), fh = split(H, tid, nth, 16);
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* dxr = dgx + (int64_t)b * G;
     T* dxz = dxr + H;
     T* dxn = dxr + 2 * H;
@@ -158,17 +172,22 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
       }
     }
   }
+  bar.wait();  // every row's gate gradients are in
   if (reset_after) {  // dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
     if (w_untransposed) gemm(true, true, H, B, G, T(1), wT, H, dgh, G, T(0), sT, B);
-    else gemm(false, true, H, B, G, T(1), wT, G, dgh, G, T(0), sT, B);
-    transpose(dh, H, sT, B, B, H, true);
-    return;
+    else gemm(false, true, fh.hi - fh.lo, B, G, T(1), wT + (int64_t)fh.lo * G, G, dgh, G, T(0),
+              sT + (int64_t)fh.lo * B, B);
+    bar.wait();
+    transpose(dh + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, true);
+    return;  // the next step's first barrier protects sT
   }
   // reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H]
   if (w_untransposed) gemm(true, true, H, B, H, T(1), wT + (int64_t)2 * H * H, H, dgx + 2 * H, G, T(0), sT, B);
-  else gemm(false, true, H, B, H, T(1), wT + 2 * H, G, dgx + 2 * H, G, T(0), sT, B);
-  transpose(dtmp, H, sT, B, B, H, false);
-  for (int b = 0; b < B; ++b) {
+  else gemm(false, true, fh.hi - fh.lo, B, H, T(1), wT + 2 * H + (int64_t)fh.lo * G, G, dgx + 2 * H, G, T(0),
+            sT + (int64_t)fh.lo * B, B);
+  bar.wait();
+  transpose(dtmp + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, false);
+  for (int b = rb.lo; b < rb.hi; ++b) {
     if (!row_valid(lengths, t, b)) continue;  // dgx row already zero, dtmp row is zero
     const T* r = g + (int64_t)b * G;
     const T* hb = h + (int64_t)b * H;
@@ -181,9 +200,12 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
       dhb[j] += drh[j] * r[j];
     }
   }
+  bar.wait();  // the r blocks are in; sT is free
   if (w_untransposed) gemm(true, true, H, B, 2 * H, T(1), wT, H, dgx, G, T(0), sT, B);
-  else gemm(false, true, H, B, 2 * H, T(1), wT, G, dgx, G, T(0), sT, B);
-  transpose(dh, H, sT, B, B, H, true);
+  else gemm(false, true, fh.hi - fh.lo, B, 2 * H, T(1), wT + (int64_t)fh.lo * G, G, dgx, G, T(0),
+            sT + (int64_t)fh.lo * B, B);
+  bar.wait();
+  transpose(dh + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, true);
 }
 
 // db (G,) (+)= column sums of d (N, ld) over its first G columns, as the BLAS product d^T 1
@@ -219,41 +241,55 @@ void outer_acc(T* C, int ldc, const T* A, int lda, const T* X, int ldx, int64_t 
 }
 
 // Weight, bias and input gradients from the per-step gate gradients of N = T*B rows.
-// ones (N,) all ones (for the bias sums).
+// ones (N,) all ones (for the bias sums). Team share: rows split(3H) of the weight and bias
+// gradients, rows split(N) of dx (all products single-threaded inside a team).
 template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, const T* dgh,
                  const T* x, const T* w_ih, const T* hs, const T* hn, const T* ones, int64_t N, int I, int H,
-                 bool reset_after, bool accumulate) {
+                 bool reset_after, bool accumulate, int tid = 0, int nth = 1) {
   const int G = 3 * H;
-  outer_acc(dw_ih, I, dgx, G, x, I, N, G, I, accumulate);                  // dW_ih = dgx^T x
-  if (dx) gemm(false, false, (int)N, I, G, T(1), dgx, G, w_ih, I, T(0), dx, I);  // dx = dgx W_ih
-  if (reset_after) {
-    outer_acc(dw_hh, H, dgh, G, hs, H, N, G, H, accumulate);  // dW_hh = dgh^T h
-  } else {
-    outer_acc(dw_hh, H, dgx, G, hs, H, N, 2 * H, H, accumulate);
-    outer_acc(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, hn, H, N, H, H, accumulate);
+  const Range fg = split(G, tid, nth, 16);
+  const int g0 = fg.lo, ng = fg.hi - fg.lo;
+  outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
+  if (dx) {  // dx = dgx W_ih
+    const Range rn = split((int)N, tid, nth);
+    gemm(false, false, rn.hi - rn.lo, I, G, T(1), dgx + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
   }
-  if (db_ih) colsum(db_ih, dgx, N, G, G, ones, accumulate);
+  if (reset_after) {
+    outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
+  } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
+    const int a0 = std::min(g0, 2 * H), a1 = std::min(fg.hi, 2 * H);
+    outer_acc(dw_hh + (int64_t)a0 * H, H, dgx + a0, G, hs, H, N, a1 - a0, H, accumulate);
+    const int c0 = std::max(g0, 2 * H), c1 = std::max(fg.hi, 2 * H);
+    outer_acc(dw_hh + (int64_t)c0 * H, H, dgx + c0, G, hn, H, N, c1 - c0, H, accumulate);
+  }
+  if (db_ih) colsum(db_ih + g0, dgx + g0, N, ng, G, ones, accumulate);
   if (!db_hh) return;
   if (!reset_after) {  // both biases enter the same pre-activations
-    if (db_ih && !accumulate) std::memcpy(db_hh, db_ih, sizeof(T) * G);
-    else colsum(db_hh, dgx, N, G, G, ones, accumulate);
+    if (db_ih && !accumulate) std::memcpy(db_hh + g0, db_ih + g0, sizeof(T) * ng);
+    else colsum(db_hh + g0, dgx + g0, N, ng, G, ones, accumulate);
     return;
   }
   // reset_after: dgh equals dgx in the r and z blocks; only the n block differs
-  if (db_ih && !accumulate) std::memcpy(db_hh, db_ih, sizeof(T) * 2 * H);
-  else colsum(db_hh, dgh, N, 2 * H, G, ones, accumulate);
-  colsum(db_hh + 2 * H, dgh + 2 * H, N, H, G, ones, accumulate);
+  const int a0 = std::min(g0, 2 * H), a1 = std::min(fg.hi, 2 * H);
+  if (db_ih && !accumulate) std::memcpy(db_hh + a0, db_ih + a0, sizeof(T) * (a1 - a0));
+  else colsum(db_hh + a0, dgh + a0, N, a1 - a0, G, ones, accumulate);
+  const int c0 = std::max(g0, 2 * H), c1 = std::max(fg.hi, 2 * H);
+  colsum(db_hh + c0, dgh + c0, N, c1 - c0, G, ones, accumulate);
 }
 
-// gates (N,3H) = x W_ih^T + b_ih
+// gates (N,3H) = x W_ih^T + b_ih. Team share: columns split(3H).
 template <class T>
-void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_t N, int I, int H) {
+void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_t N, int I, int H, int tid = 0,
+                      int nth = 1) {
   const int G = 3 * H;
+  const Range c = split(G, tid, nth, 16);
+  if (c.hi <= c.lo) return;
   if (b_ih) {
-    for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G, b_ih, sizeof(T) * G);
+    for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
   }
-  gemm(false, true, (int)N, G, I, T(1), x, I, w_ih, I, b_ih ? T(1) : T(0), gates, G);
+  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, b_ih ? T(1) : T(0),
+       gates + c.lo, G);
 }
 
 }  // namespace
@@ -265,13 +301,16 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   const int64_t BH = (int64_t)B * H, BG = (int64_t)B * 3 * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
-  input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H);
   Scratch<T> scratch;
   T* ghT = scratch.get((size_t)BG);
-  for (int t = 0; t < Tn; ++t) {
-    step_forward(hs + (t + 1) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + t * BH, w_hh,
-                 b_hh, lengths, t, B, H, reset_after);
-  }
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H, tid, nth);
+    bar.wait();
+    for (int t = 0; t < Tn; ++t) {
+      step_forward(hs + (t + 1) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + t * BH, w_hh,
+                   b_hh, lengths, t, B, H, reset_after, tid, nth, bar);
+    }
+  });
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
 }
 
@@ -290,22 +329,28 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   T* sT = wT + (int64_t)3 * H * H;
   T* ones = sT + BH;
   std::fill(ones, ones + N, T(1));
-  transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);  // wT (H,3H) = W_hh^T
-  for (int t = Tn - 1; t >= 0; --t) {
-    if (dy) {
-      const T* dyt = dy + t * BH;
-      for (int b = 0; b < B; ++b) {
-        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
-        T* d = dh + (int64_t)b * H;
-        const T* s = dyt + (int64_t)b * H;
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    const Range rh = split(H, tid, nth), rb = split(B, tid, nth);
+    transpose(wT + (int64_t)rh.lo * 3 * H, 3 * H, w_hh + rh.lo, H, rh.hi - rh.lo, 3 * H, false);  // wT = W_hh^T
+    bar.wait();
+    for (int t = Tn - 1; t >= 0; --t) {
+      if (dy) {
+        const T* dyt = dy + t * BH;
+        for (int b = rb.lo; b < rb.hi; ++b) {
+          if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+          T* d = dh + (int64_t)b * H;
+          const T* s = dyt + (int64_t)b * H;
 #pragma omp simd
-        for (int j = 0; j < H; ++j) d[j] += s[j];
+          for (int j = 0; j < H; ++j) d[j] += s[j];
+        }
       }
+      step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH, gates + t * BG,
+                    hn + t * BH, wT, lengths, t, B, H, reset_after, false, tid, nth, bar);
     }
-    step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH,
-                  gates + t * BG, hn + t * BH, wT, lengths, t, B, H, reset_after);
-  }
-  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false);
+    bar.wait();  // every step's gate gradients are in
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false, tid,
+                nth);
+  });
 }
 
 template <class T>
@@ -313,8 +358,9 @@ void gru_cell_forward(T* h_new, T* gates, T* hn, T* gh, const T* x, const T* h, 
                       const T* w_hh, const T* b_ih, const T* b_hh, int B, int I, int H, bool reset_after) {
   input_projection(gates, x, w_ih, b_ih, B, I, H);
   Scratch<T> scratch;
+  Barrier solo(1);
   step_forward(h_new, (T*)nullptr, gates, hn, gh, scratch.get((size_t)3 * B * H), h, w_hh, b_hh,
-               (const int64_t*)nullptr, 0, B, H, reset_after);
+               (const int64_t*)nullptr, 0, B, H, reset_after, 0, 1, solo);
 }
 
 template <class T>
@@ -332,8 +378,9 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   T* ones = sT + (int64_t)B * H;
   std::fill(ones, ones + B, T(1));
   if (!one_row) transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);
+  Barrier solo(1);
   step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, one_row ? w_hh : wT, (const int64_t*)nullptr, 0, B, H,
-                reset_after, one_row);
+                reset_after, one_row, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, h, hn, ones, B, I, H, reset_after, true);
 }
 

@@ -25,3 +25,41 @@ def gemm_addresses() -> tuple:
     import scipy.linalg.cython_blas as cb
 
     return tuple(capsule_address(cb, n) for n in ("sgemm", "dgemm", "sgemv", "dgemv"))
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def blas_library_path(address: int):
+    """Path of the shared library that holds ``address`` (dladdr), or None."""
+    try:
+        libc = ctypes.CDLL(None)
+        dladdr = libc.dladdr
+    except (OSError, AttributeError):
+        return None
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    info = _DlInfo()
+    if not dladdr(ctypes.c_void_p(address), ctypes.byref(info)) or not info.dli_fname:
+        return None
+    return info.dli_fname.decode()
+
+
+def thread_control_addresses() -> tuple:
+    """(set_num_threads, get_num_threads) addresses of the OpenBLAS that holds SciPy's ``sgemm``,
+    or (0, 0) when that BLAS offers no such control (the C++ kernels then never start a team)."""
+    path = blas_library_path(gemm_addresses()[0])
+    if path is None:
+        return 0, 0
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return 0, 0
+    for prefix in ("scipy_openblas", "openblas"):
+        try:
+            s, g = getattr(lib, prefix + "_set_num_threads"), getattr(lib, prefix + "_get_num_threads")
+        except AttributeError:
+            continue
+        return ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(g, ctypes.c_void_p).value
+    return 0, 0

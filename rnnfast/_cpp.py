@@ -1,9 +1,10 @@
 """The ``cpp`` backend: the compiled kernels of ``rnnfast._core`` with SciPy's BLAS installed."""
 from . import _core
-from ._blas import gemm_addresses
+from ._blas import gemm_addresses, thread_control_addresses
 
 if not _core.blas_ready():
     _core.set_blas(*gemm_addresses())
+    _core.set_blas_threads(*thread_control_addresses())
 
 from ._core import (  # noqa: E402,F401
     gru_backward,

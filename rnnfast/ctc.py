@@ -16,6 +16,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _backend
+from . import _buffers as _buf
 from ._validate import as_float_array
 
 __all__ = ["ctc_loss", "ctc_loss_from_logits", "log_softmax", "greedy_decode", "beam_search"]
@@ -117,7 +118,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     # workspace of the kernels' signature, not used any more (csrc/ctc.h): np.empty touches no pages
     alpha = np.empty((B, T, Smax2), dt)
     beta = np.empty((B, T, Smax2), dt)
-    grad = np.empty((T, B, C), dt) if return_grad else None
+    grad = _buf.empty((T, B, C), dt) if return_grad else None
     if reduction == "mean":
         scale = (1.0 / (np.maximum(tl, 1) * max(B, 1))).astype(dt)
     else:

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from . import _backend
+from . import _buffers as _buf
 from ._validate import as_float_array, as_lengths, check_output, check_shape
 
 __all__ = [
@@ -75,8 +76,10 @@ _workspace = _WorkspacePool()
 
 
 def clear_workspace() -> None:
-    """Free the scratch arrays that the sequence backward functions keep between calls."""
+    """Free the memory rnnfast keeps between calls: the backward workspaces and the free buffers that
+    outputs and caches are served from (``rnnfast._buffers``; arrays still in use stay valid)."""
     _workspace.clear()
+    _buf.pool.clear()
 
 
 # ------------------------------------------------------------------------------------------ GRU
@@ -149,11 +152,11 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, le
     lengths = as_lengths(lengths, B, T)
     name = _backend.get_backend()
     k = _backend.kernels(name)
-    y = np.empty((T, B, H), dt)
+    y = _buf.empty((T, B, H), dt)
     h_n = np.empty((B, H), dt)
-    hs = np.empty((T + 1, B, H), dt)
-    gates = np.empty((T, B, 3 * H), dt)
-    hn = np.empty((T, B, H), dt)
+    hs = _buf.empty((T + 1, B, H), dt)
+    gates = _buf.empty((T, B, 3 * H), dt)
+    hn = _buf.empty((T, B, H), dt)
     gh = np.empty((B, 3 * H), dt)
     k.gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, bool(reset_after))
     cache = GRUCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, hn, lengths,
@@ -183,7 +186,7 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
     k = _backend.kernels(cache.backend)
-    dx = np.empty((T, B, I), dt)
+    dx = _buf.empty((T, B, I), dt)
     dh0 = np.empty((B, H), dt)
     dw_ih = np.empty_like(cache.w_ih)
     dw_hh = np.empty_like(cache.w_hh)
@@ -364,13 +367,13 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
     lengths = as_lengths(lengths, B, T)
     name = _backend.get_backend()
     k = _backend.kernels(name)
-    y = np.empty((T, B, P), dt)
+    y = _buf.empty((T, B, P), dt)
     h_n = np.empty((B, P), dt)
     c_n = np.empty((B, H), dt)
-    hs = np.empty((T + 1, B, P), dt)
-    cs = np.empty((T + 1, B, H), dt)
-    gates = np.empty((T, B, 4 * H), dt)
-    ms = np.empty((T, B, H), dt) if w_hr is not None else None
+    hs = _buf.empty((T + 1, B, P), dt)
+    cs = _buf.empty((T + 1, B, H), dt)
+    gates = _buf.empty((T, B, 4 * H), dt)
+    ms = _buf.empty((T, B, H), dt) if w_hr is not None else None
     k.lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths)
     cache = LSTMCache(name, x, w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, hs, cs, gates, ms, lengths)
     return y, h_n, c_n, cache
@@ -403,7 +406,7 @@ def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
     check_shape("dc_n", dc_n, (B, H), "(batch, hidden_size), the shape of c_n")
     k = _backend.kernels(cache.backend)
     proj = cache.w_hr is not None
-    dx = np.empty((T, B, I), dt)
+    dx = _buf.empty((T, B, I), dt)
     dh0 = np.empty((B, P), dt)
     dc0 = np.empty((B, H), dt)
     dw_ih = np.empty_like(cache.w_ih)
@@ -571,9 +574,9 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
     lengths = as_lengths(lengths, B, T)
     name = _backend.get_backend()
     k = _backend.kernels(name)
-    y = np.empty((T, B, H), dt)
+    y = _buf.empty((T, B, H), dt)
     h_n = np.empty((B, H), dt)
-    hs = np.empty((T + 1, B, H), dt)
+    hs = _buf.empty((T + 1, B, H), dt)
     k.rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu)
     cache = RNNCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, lengths, relu)
     return y, h_n, cache
@@ -601,7 +604,7 @@ def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
     k = _backend.kernels(cache.backend)
-    dx = np.empty((T, B, I), dt)
+    dx = _buf.empty((T, B, I), dt)
     dh0 = np.empty((B, H), dt)
     dw_ih = np.empty_like(cache.w_ih)
     dw_hh = np.empty_like(cache.w_hh)

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _buffers as _buf
 from .. import functional as F
 from .._validate import as_float_array, as_lengths, check_shape
 from ._module import Module, Parameter
@@ -163,7 +164,7 @@ class _RNNBase(Module):
         h_n = np.empty((self.num_layers * D, B, P), self.dtype)
         c_n = np.empty((self.num_layers * D, B, H), self.dtype) if self.mode == "LSTM" else None
         for layer in range(self.num_layers):
-            out = np.empty((T, B, D * P), self.dtype)
+            out = _buf.empty((T, B, D * P), self.dtype)
             for d in range(D):
                 i = layer * D + d
                 xin = _take_time(layer_in, rev) if d else layer_in

@@ -1,0 +1,125 @@
+// A team of threads for one recurrent kernel call (C++ backend only).
+//
+// Why: with the BLAS multi-threaded and the time loop on the calling thread, every step's
+// element-wise gate math and transposes run on one core while the BLAS's other threads spin
+// (measured: 15-25% of a 2-thread GRU step at B = 32..128). A team instead splits every step
+// itself: each thread computes its share of the step's recurrent product (a slice of the weight
+// rows, through a single-threaded BLAS call), waits at a barrier, then does the gate math of its
+// share of the batch rows. The whole-sequence products (input projection, weight and input
+// gradients) are split the same way, so no multi-threaded BLAS call happens while a team runs.
+//
+// The BLAS is SciPy's OpenBLAS, whose thread count is process-wide: while a team runs it is set
+// to 1 (its calls then run in the calling threads) and restored afterwards. Only one team runs at
+// a time in the process; a kernel that finds a team busy runs on its calling thread alone.
+// OpenBLAS's own workers busy-wait (without yielding) for ~0.1 s after a multi-threaded call: a
+// team that starts inside that window shares the cores with them (docs/design.md, "Threads").
+//
+// Who allocates: run_team starts nth - 1 std::threads per call and joins them before returning
+// (no thread outlives the kernel, so no pool of spinning threads competes with the BLAS's).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace rnnfast {
+
+// Thread control of the BLAS (scipy_openblas_set/get_num_threads); null: no team is ever used.
+struct BlasThreads {
+  void (*set)(int) = nullptr;
+  int (*get)() = nullptr;
+};
+BlasThreads& blas_threads();  // blas.cpp
+// Threads a team may use (rnnfast.set_num_threads); blas.cpp.
+int team_threads();
+void set_team_threads(int n);
+// When a whole-sequence kernel starts a team: batch >= min_batch and batch * hidden >= min_work
+// (defaults 8 and 2048; tests lower them to run the team path on small shapes); blas.cpp.
+struct TeamPolicy {
+  int min_batch = 8;
+  int64_t min_work = 2048;
+};
+TeamPolicy& team_policy();
+std::atomic<int64_t>& team_runs();  // teams started so far (tests check that a path ran)
+// Team size for a whole-sequence kernel with B rows of H features (1: no team).
+inline int seq_threads(int B, int H) {
+  const TeamPolicy& p = team_policy();
+  return (B >= p.min_batch && (int64_t)B * H >= p.min_work) ? team_threads() : 1;
+}
+
+// Sense-reversing spin barrier for a team of n threads; spins with pause, then yields.
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    if (n_ <= 1) return;
+    const int gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+      if (spins < 20000) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> count_{0};
+  std::atomic<int> gen_{0};
+};
+
+// [lo, hi) of thread tid when n items are split over nth threads in chunks that are multiples of
+// align (the last thread takes the remainder).
+struct Range {
+  int lo, hi;
+};
+inline Range split(int n, int tid, int nth, int align = 1) {
+  const int units = (n + align - 1) / align;
+  const int lo = std::min(n, (int)((int64_t)units * tid / nth) * align);
+  const int hi = tid == nth - 1 ? n : std::min(n, (int)((int64_t)units * (tid + 1) / nth) * align);
+  return {lo, hi};
+}
+
+// Runs body(tid, nth, barrier) on nth threads, the caller being tid 0, with the BLAS single-threaded;
+// on the caller alone (nth = 1) when nth_wanted <= 1, the BLAS thread control is missing or another
+// team is running. body must call barrier.wait() the same number of times on every thread.
+template <class F>
+void run_team(int nth_wanted, F&& body) {
+  static std::atomic<bool> busy{false};
+  BlasThreads& bt = blas_threads();
+  bool expected = false;
+  if (nth_wanted <= 1 || !bt.set || !bt.get || !busy.compare_exchange_strong(expected, true)) {
+    Barrier solo(1);
+    body(0, 1, solo);
+    return;
+  }
+  const int saved = bt.get();
+  nth_wanted = std::min(nth_wanted, saved);  // a BLAS limited by threadpoolctl limits the team too
+  if (nth_wanted <= 1) {
+    busy.store(false);
+    Barrier solo(1);
+    body(0, 1, solo);
+    return;
+  }
+  bt.set(1);
+  team_runs().fetch_add(1, std::memory_order_relaxed);
+  Barrier bar(nth_wanted);
+  std::vector<std::thread> helpers;
+  helpers.reserve(nth_wanted - 1);
+  for (int i = 1; i < nth_wanted; ++i) helpers.emplace_back([&body, &bar, i, nth_wanted] { body(i, nth_wanted, bar); });
+  body(0, nth_wanted, bar);
+  for (auto& h : helpers) h.join();
+  bt.set(saved);
+  busy.store(false);
+}
+
+}  // namespace rnnfast
