@@ -23,6 +23,11 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 namespace rnnfast {
 
 // Thread control of the BLAS (scipy_openblas_set/get_num_threads); null: no team is ever used.
@@ -89,6 +94,33 @@ inline Range split(int n, int tid, int nth, int align = 1) {
   return {lo, hi};
 }
 
+// CPUs for a team of up to n threads: the caller's current CPU first, then other CPUs the process
+// may run on (fewer than n when fewer are allowed; {caller's} only where this cannot be known).
+inline std::vector<int> team_cpus(int n) {
+  std::vector<int> out;
+#if defined(__linux__)
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const int here = sched_getcpu();
+  if (here < 0 || pthread_getaffinity_np(pthread_self(), sizeof(allowed), &allowed) != 0) return {0};
+  out.push_back(here);
+  for (int c = 0; c < CPU_SETSIZE && (int)out.size() < n; ++c)
+    if (c != here && CPU_ISSET(c, &allowed)) out.push_back(c);
+#else
+  out.push_back(0);
+#endif
+  return out;
+}
+
+inline void pin_to_cpu(int cpu) {
+#if defined(__linux__)
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+#endif
+}
+
 // Runs body(tid, nth, barrier) on nth threads, the caller being tid 0, with the BLAS single-threaded;
 // on the caller alone (nth = 1) when nth_wanted <= 1, the BLAS thread control is missing or another
 // team is running. body must call barrier.wait() the same number of times on every thread.
@@ -110,12 +142,27 @@ void run_team(int nth_wanted, F&& body) {
     body(0, 1, solo);
     return;
   }
+  // Each helper is pinned to a CPU other than the caller's: left to itself, the scheduler of the
+  // project VM started a new thread on the caller's CPU in about half the calls (measured), and a
+  // team sharing one CPU waits a time slice at every barrier (8x slower).
+  std::vector<int> cpus = team_cpus(nth_wanted);
+  nth_wanted = (int)cpus.size();
+  if (nth_wanted <= 1) {
+    busy.store(false);
+    Barrier solo(1);
+    body(0, 1, solo);
+    return;
+  }
   bt.set(1);
   team_runs().fetch_add(1, std::memory_order_relaxed);
   Barrier bar(nth_wanted);
   std::vector<std::thread> helpers;
   helpers.reserve(nth_wanted - 1);
-  for (int i = 1; i < nth_wanted; ++i) helpers.emplace_back([&body, &bar, i, nth_wanted] { body(i, nth_wanted, bar); });
+  for (int i = 1; i < nth_wanted; ++i)
+    helpers.emplace_back([&body, &bar, &cpus, i, nth_wanted] {
+      pin_to_cpu(cpus[i]);
+      body(i, nth_wanted, bar);
+    });
   body(0, nth_wanted, bar);
   for (auto& h : helpers) h.join();
   bt.set(saved);
