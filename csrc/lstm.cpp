@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "blas.h"
+#include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -30,22 +31,27 @@ void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumu
     }
 }
 
-// out (B,N) (+)= in (B,K) W^T, W (N,K) row-major, through the BLAS in the form that measured
-// fastest with OpenBLAS for the per-step shapes (B = 16..128; 10-20% over the GRU's form at B >= 32):
-// the weight is the first operand and the state enters transposed, sT (N,B) = W inT with inT (K,B),
-// then sT is transposed back, so that every cache stays batch-major. For B = 1 the product is
-// already in row order and goes straight into out. sT: scratch of B*(N+K).
+// out (B,N) (+)= in (B,K) W^T, W (N,K) row-major, through the BLAS with the weight as the first
+// operand and the state as a transposed operand: sT (N,B) = W in^T, then sT is transposed back, so
+// that every cache stays batch-major (the weight's side is packed more cheaply by OpenBLAS: ~1.5-2x
+// over out = in W^T for small batches). For B = 1 the product is already in row order and goes
+// straight into out. sT: scratch of B*N (callers reserve B*(N+K)).
+// Team share (csrc/team.h): rows split(N) of the product, then batch rows split(B) of out; on entry
+// every row of `in` must be complete, on exit only this thread's rows of out are. (An explicit
+// transpose of `in` first, for a non-transposed operand, measured 10-20% faster with a threaded
+// BLAS at B >= 32 but slower in a team: 1.28 vs 1.08x the GEMM floor at (200,32,128,256).)
 template <class T>
 void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, int N, int K, T* sT,
-            bool accumulate) {
-  if (B == 1) {
+            bool accumulate, int tid, int nth, Barrier& bar) {
+  if (B == 1) {  // never in a team (seq_threads)
     gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
     return;
   }
-  T* inT = sT + (int64_t)B * N;
-  transpose(inT, B, in, ldi, K, B, false);  // inT (K,B) = in^T
-  gemm(false, false, N, B, K, T(1), W, ldw, inT, B, T(0), sT, B);
-  transpose(out, ldo, sT, B, B, N, accumulate);
+  const Range rn = split(N, tid, nth, 16), rb = split(B, tid, nth);
+  gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
+       B);
+  bar.wait();
+  transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
 }
 
 // Batches up to this size multiply by the transposed weight through ?gemv (one row: the product is a
@@ -56,45 +62,51 @@ constexpr int kSmallBatch = 1;
 // only the one the path uses has to be valid.
 template <class T>
 void rec_product(T* out, int ldo, const T* in, int ldi, const T* W, const T* Wt, int B, int N, int K, T* sT,
-                 bool accumulate) {
+                 bool accumulate, int tid, int nth, Barrier& bar) {
   if (B == 1) gemm(false, false, 1, N, K, T(1), in, ldi, Wt, N, accumulate ? T(1) : T(0), out, ldo);  // ?gemv
-  else mul_wT(out, ldo, in, ldi, W, K, B, N, K, sT, accumulate);
+  else mul_wT(out, ldo, in, ldi, W, K, B, N, K, sT, accumulate, tid, nth, bar);
 }
 
-// db (G,) (+)= column sums of d (N, G).
+// db (G,) (+)= column sums of d (N, G) (row stride ld).
 template <class T>
-void colsum(T* db, const T* d, int64_t N, int G, bool accumulate) {
+void colsum(T* db, const T* d, int64_t N, int G, int ld, bool accumulate) {
   if (!accumulate) std::memset(db, 0, sizeof(T) * G);
   for (int64_t i = 0; i < N; ++i) {
-    const T* row = d + i * G;
+    const T* row = d + i * ld;
 #pragma omp simd
     for (int j = 0; j < G; ++j) db[j] += row[j];
   }
 }
 
 // gates (N,4H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none).
+// Team share: columns split(G).
 template <class T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I,
-                      int G) {
+                      int G, int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
+  const Range c = split(G, tid, nth, 16);
+  if (c.hi <= c.lo) return;
   if (bias) {
     T* row0 = gates;  // first row = b_ih + b_hh, then copied
-    for (int j = 0; j < G; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G, row0, sizeof(T) * G);
+    for (int j = c.lo; j < c.hi; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, row0 + c.lo, sizeof(T) * (c.hi - c.lo));
   }
-  gemm(false, true, (int)N, G, I, T(1), x, I, w_ih, I, bias ? T(1) : T(0), gates, G);
+  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
+       gates + c.lo, G);
 }
 
 // One step forward. g (B,4H): on entry x W_ih^T + b_ih + b_hh for this step, on exit i, f, g, o.
 // Writes c_new (B,H), h_new (B,P), y (B,P) if given (0 past a row's length) and, with a projection,
 // m (B,H). whT (P,4H) = W_hh^T and wrT (H,P) = W_hr^T (small batches only, see rec_product);
-// sT: scratch of 2*B*max(4H,P).
+// sT: scratch of 2*B*max(4H,P). Team share: see mul_wT; the gate math of batch rows split(B).
 template <class T>
 void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const T* c, const T* w_hh,
-                  const T* whT, const T* w_hr, const T* wrT, const int64_t* lengths, int t, int B, int H, int P) {
+                  const T* whT, const T* w_hr, const T* wrT, const int64_t* lengths, int t, int B, int H, int P,
+                  int tid, int nth, Barrier& bar) {
   const int G = 4 * H;
-  rec_product(g, G, h, P, w_hh, whT, B, G, P, sT, true);  // g += h W_hh^T
-  for (int b = 0; b < B; ++b) {
+  const Range rb = split(B, tid, nth);
+  rec_product(g, G, h, P, w_hh, whT, B, G, P, sT, true, tid, nth, bar);  // g += h W_hh^T
+  for (int b = rb.lo; b < rb.hi; ++b) {
     const T* cb = c + (int64_t)b * H;
     T* cn = c_new + (int64_t)b * H;
     if (!row_valid(lengths, t, b)) {  // carry the states, output zero
@@ -122,40 +134,47 @@ void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const
     }
     if (!w_hr && y) std::memcpy(y + (int64_t)b * P, mb, sizeof(T) * P);
   }
-  if (!w_hr) return;
-  rec_product(h_new, P, m, H, w_hr, wrT, B, P, H, sT, false);  // h' = m W_hr^T
-  for (int b = 0; b < B; ++b) {
-    T* hb = h_new + (int64_t)b * P;
-    if (!row_valid(lengths, t, b)) {
-      std::memcpy(hb, h + (int64_t)b * P, sizeof(T) * P);
-      if (y) std::memset(y + (int64_t)b * P, 0, sizeof(T) * P);
-    } else if (y) {
-      std::memcpy(y + (int64_t)b * P, hb, sizeof(T) * P);
+  if (w_hr) {
+    bar.wait();  // every row of m is in
+    rec_product(h_new, P, m, H, w_hr, wrT, B, P, H, sT, false, tid, nth, bar);  // h' = m W_hr^T
+    for (int b = rb.lo; b < rb.hi; ++b) {
+      T* hb = h_new + (int64_t)b * P;
+      if (!row_valid(lengths, t, b)) {
+        std::memcpy(hb, h + (int64_t)b * P, sizeof(T) * P);
+        if (y) std::memset(y + (int64_t)b * P, 0, sizeof(T) * P);
+      } else if (y) {
+        std::memcpy(y + (int64_t)b * P, hb, sizeof(T) * P);
+      }
     }
   }
+  bar.wait();  // h_new complete for the next step's product; sT free
 }
 
 // One step backward. dh (B,P) / dc (B,H): on entry dL/dh' (output gradient included) and dL/dc',
 // on exit dL/dh and dL/dc. Writes dg (B,4H) (0 for rows past their length) and, with a projection,
 // dhp (B,P) = dL/dh' of the valid rows. w_hh (4H,P), w_hr (P,H) or nullptr; their transposes
 // wT (P,4H), wrT (H,P) are needed by the BLAS path only (see rec_product).
-// Scratch: dm (B,H) (projection only), sT of 2*B*max(4H,P).
+// Scratch: dm (B,H) (projection only), sT of 2*B*max(4H,P). Team share: batch rows split(B) of the
+// element-wise work, products as in mul_wT; on entry every row of dh must be complete.
 template <class T>
 void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const T* c_new, const T* g,
                    const T* w_hh, const T* wT, const T* w_hr, const T* wrT, const int64_t* lengths, int t, int B,
-                   int H, int P) {
+                   int H, int P, int tid, int nth, Barrier& bar) {
   const int G = 4 * H;
+  const Range rb = split(B, tid, nth);
   if (w_hr) {  // dm = dh W_hr, the gradient w.r.t. m = o * tanh(c')
-    for (int b = 0; b < B; ++b) {
+    bar.wait();  // every row of dh has its output gradient
+    for (int b = rb.lo; b < rb.hi; ++b) {
       T* d = dhp + (int64_t)b * P;
       if (row_valid(lengths, t, b)) std::memcpy(d, dh + (int64_t)b * P, sizeof(T) * P);
       else std::memset(d, 0, sizeof(T) * P);
     }
-    rec_product(dm, H, dh, P, wrT, w_hr, B, H, P, sT, false);
+    rec_product(dm, H, dh, P, wrT, w_hr, B, H, P, sT, false, tid, nth, bar);
+    bar.wait();  // every thread has read all of dh before any row of it is reset below
   } else {
     dm = dh;  // h' = m
   }
-  for (int b = 0; b < B; ++b) {
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* dgi = dg + (int64_t)b * G;
     if (!row_valid(lengths, t, b)) {  // states carried: dh, dc pass through, no gate gradient
       std::memset(dgi, 0, sizeof(T) * G);
@@ -187,46 +206,60 @@ void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const 
     // h enters the step only through the gates: dh is the recurrent product below
     std::memset(dh + (int64_t)b * P, 0, sizeof(T) * P);
   }
-  rec_product(dh, P, dg, G, wT, w_hh, B, P, G, sT, true);  // dh += dg W_hh
+  bar.wait();  // every row of dg is in
+  rec_product(dh, P, dg, G, wT, w_hh, B, P, G, sT, true, tid, nth, bar);  // dh += dg W_hh
+  bar.wait();  // every row of dh is in (the next step's products read them all)
 }
 
 // Weight, bias and input gradients from the gate gradients dg (N,4H) of N = T*B rows.
 // hs (N,P): the states entering each step; dhp (N,P), ms (N,H): projection only.
+// Team share: rows split(4H) of dW_ih, dW_hh and the biases, rows split(P) of dW_hr, rows split(N) of dx.
 template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbsum, const T* dg, const T* dhp,
                  const T* x, const T* w_ih, const T* hs, const T* ms, int64_t N, int I, int H, int P,
-                 bool accumulate) {
+                 bool accumulate, int tid = 0, int nth = 1) {
   const int G = 4 * H;
   const T beta = accumulate ? T(1) : T(0);
-  gemm(true, false, G, I, (int)N, T(1), dg, G, x, I, beta, dw_ih, I);            // dW_ih = dg^T x
-  if (dx) gemm(false, false, (int)N, I, G, T(1), dg, G, w_ih, I, T(0), dx, I);    // dx = dg W_ih
-  gemm(true, false, G, P, (int)N, T(1), dg, G, hs, P, beta, dw_hh, P);            // dW_hh = dg^T h
-  if (dw_hr) gemm(true, false, P, H, (int)N, T(1), dhp, P, ms, H, beta, dw_hr, H);  // dW_hr = dh'^T m
-  if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
-    colsum(dbsum, dg, N, G, false);
+  const Range rg = split(G, tid, nth, 16), rn = split((int)N, tid, nth), rp = split(P, tid, nth, 16);
+  const int g0 = rg.lo, ng = rg.hi - rg.lo;
+  gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
+  if (dx)  // dx = dg W_ih
+    gemm(false, false, rn.hi - rn.lo, I, G, T(1), dg + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
+  gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
+  if (dw_hr)  // dW_hr = dh'^T m
+    gemm(true, false, rp.hi - rp.lo, H, (int)N, T(1), dhp + rp.lo, P, ms, H, beta, dw_hr + (int64_t)rp.lo * H, H);
+  if (ng > 0 && (db_ih || db_hh)) {  // both biases get the same gradient: one pass over dg
+    colsum(dbsum + g0, dg + g0, N, ng, G, false);
     for (T* db : {db_ih, db_hh}) {
       if (!db) continue;
 #pragma omp simd
-      for (int j = 0; j < G; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+      for (int j = g0; j < g0 + ng; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
     }
   }
 }
 
 // Scratch of one kernel call, allocated before any time loop: the transposed weights that the
 // chosen per-step product path needs (rec_product) and `extra` elements of other scratch.
+// fill() writes the transposes (team share: rows split(P) of W_hh^T, split(H) of W_hr^T).
 template <class T>
 struct CallScratch {
   std::vector<T> buf;
   T* wT = nullptr;   // W_hh^T (P,4H)
   T* wrT = nullptr;  // W_hr^T (H,P), projection only
   T* rest = nullptr;
-  CallScratch(bool transposes, const T* w_hh, const T* w_hr, int H, int P, size_t extra) {
+  CallScratch(bool transposes, const T* w_hr, int H, int P, size_t extra) {
     const int G = 4 * H;
     const size_t nwT = transposes ? (size_t)P * G : 0, nwrT = transposes && w_hr ? (size_t)H * P : 0;
     buf.resize(nwT + nwrT + extra);
-    if (nwT) transpose(wT = buf.data(), G, w_hh, P, P, G, false);
-    if (nwrT) transpose(wrT = buf.data() + nwT, P, w_hr, H, H, P, false);
+    if (nwT) wT = buf.data();
+    if (nwrT) wrT = buf.data() + nwT;
     rest = buf.data() + nwT + nwrT;
+  }
+  void fill(const T* w_hh, const T* w_hr, int H, int P, int tid = 0, int nth = 1) {
+    const int G = 4 * H;
+    const Range rp = split(P, tid, nth), rh = split(H, tid, nth);
+    if (wT) transpose(wT + (int64_t)rp.lo * G, G, w_hh + rp.lo, P, rp.hi - rp.lo, G, false);
+    if (wrT) transpose(wrT + (int64_t)rh.lo * P, P, w_hr + rh.lo, H, rh.hi - rh.lo, P, false);
   }
 };
 
@@ -241,13 +274,17 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   else std::memset(hs, 0, sizeof(T) * BP);
   if (c0) std::memcpy(cs, c0, sizeof(T) * BH);
   else std::memset(cs, 0, sizeof(T) * BH);
-  input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H);
   // the small-batch path multiplies by the transposed weights
-  CallScratch<T> s(B <= kSmallBatch, w_hh, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
-  for (int t = 0; t < Tn; ++t) {
-    step_forward(hs + (t + 1) * BP, cs + (t + 1) * BH, y + t * BP, gates + t * BG, w_hr ? ms + t * BH : nullptr,
-                 s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P);
-  }
+  CallScratch<T> s(B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H, tid, nth);
+    s.fill(w_hh, w_hr, H, P, tid, nth);
+    bar.wait();
+    for (int t = 0; t < Tn; ++t) {
+      step_forward(hs + (t + 1) * BP, cs + (t + 1) * BH, y + t * BP, gates + t * BG, w_hr ? ms + t * BH : nullptr,
+                   s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P, tid, nth, bar);
+    }
+  });
   std::memcpy(h_n, hs + Tn * BP, sizeof(T) * BP);
   std::memcpy(c_n, cs + Tn * BH, sizeof(T) * BH);
 }
@@ -267,35 +304,42 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   else std::memset(dc, 0, sizeof(T) * BH);
   // the BLAS path multiplies by the transposed weights; then dm (B,H) | sT (2*B*max(4H,P)) | db (4H)
   const size_t nsT = 2 * (size_t)B * std::max(G, P);
-  CallScratch<T> s(B > kSmallBatch, w_hh, w_hr, H, P, (size_t)BH + nsT + G);
+  CallScratch<T> s(B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G);
   T* dm = s.rest;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
-  for (int t = Tn - 1; t >= 0; --t) {
-    if (dy) {
-      const T* dyt = dy + t * BP;
-      for (int b = 0; b < B; ++b) {
-        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
-        T* d = dh + (int64_t)b * P;
-        const T* src = dyt + (int64_t)b * P;
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    const Range rb = split(B, tid, nth);
+    s.fill(w_hh, w_hr, H, P, tid, nth);
+    bar.wait();
+    for (int t = Tn - 1; t >= 0; --t) {
+      if (dy) {
+        const T* dyt = dy + t * BP;
+        for (int b = rb.lo; b < rb.hi; ++b) {
+          if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+          T* d = dh + (int64_t)b * P;
+          const T* src = dyt + (int64_t)b * P;
 #pragma omp simd
-        for (int j = 0; j < P; ++j) d[j] += src[j];
+          for (int j = 0; j < P; ++j) d[j] += src[j];
+        }
       }
+      step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
+                    gates + t * BG, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P, tid, nth, bar);
     }
-    step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
-                  gates + t * BG, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P);
-  }
-  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
-              P, false);
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
+                P, false, tid, nth);
+  });
 }
 
 template <class T>
 void lstm_cell_forward(T* h_new, T* c_new, T* gates, T* m, const T* x, const T* h, const T* c, const T* w_ih,
                        const T* w_hh, const T* b_ih, const T* b_hh, const T* w_hr, int B, int I, int H, int P) {
   input_projection(gates, x, w_ih, b_ih, b_hh, B, I, 4 * H);
-  CallScratch<T> s(B <= kSmallBatch, w_hh, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  CallScratch<T> s(B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  s.fill(w_hh, w_hr, H, P);
+  Barrier solo(1);
   step_forward(h_new, c_new, (T*)nullptr, gates, m, s.rest, h, c, w_hh, s.wT, w_hr, s.wrT,
-               (const int64_t*)nullptr, 0, B, H, P);
+               (const int64_t*)nullptr, 0, B, H, P, 0, 1, solo);
 }
 
 template <class T>
@@ -311,13 +355,15 @@ void lstm_cell_backward(T* dx, T* dh, T* dc, T* dw_ih, T* dw_hh, T* db_ih, T* db
   else std::memset(dc, 0, sizeof(T) * BH);
   // transposes (BLAS path) | dhp (B,P) (projection) | dm (B,H) | sT | db
   const size_t ndhp = w_hr ? (size_t)BP : 0, nsT = 2 * (size_t)B * std::max(G, P);
-  CallScratch<T> s(B > kSmallBatch, w_hh, w_hr, H, P, ndhp + (size_t)BH + nsT + G);
+  CallScratch<T> s(B > kSmallBatch, w_hr, H, P, ndhp + (size_t)BH + nsT + G);
+  s.fill(w_hh, w_hr, H, P);
   T* dhp = w_hr ? s.rest : nullptr;
   T* dm = s.rest + ndhp;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
+  Barrier solo(1);
   step_backward(dh, dc, dgates, dhp, dm, sT, c, c_new, gates, w_hh, s.wT, w_hr, s.wrT, (const int64_t*)nullptr, 0,
-                B, H, P);
+                B, H, P, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhp, x, w_ih, h, m, B, I, H, P, true);
 }
 

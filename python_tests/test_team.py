@@ -88,3 +88,33 @@ def test_default_policy_keeps_small_shapes_serial():
     d = make_case(3, 4, 4, 16, seed=2)  # B = 4 < 8
     ours(d, "cpp")
     assert _core.team_runs() == runs
+
+
+# ------------------------------------------------------------------------------------------ LSTM
+import test_lstm_functional as L  # noqa: E402
+
+LSTM_SHAPES = [(5, 2, 3, 7, 0), (4, 5, 6, 40, 0), (3, 33, 11, 17, 0), (4, 9, 8, 24, 5), (3, 6, 5, 40, 33)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", LSTM_SHAPES, ids=lambda s: "T{}B{}I{}H{}P{}".format(*s))
+def test_lstm_team_matches_torch_and_numpy(team, shape, dtype):
+    d = L.make_case(*shape, dtype=dtype, seed=sum(shape))
+    runs = _core.team_runs()
+    got = L.ours(d, "cpp")
+    assert _core.team_runs() >= runs + 2, "forward and backward should each have run a team"
+    L.assert_close(got, L.torch_lstm(d), TOL[dtype])
+    L.assert_close(got, L.ours(d, "numpy"), TOL[dtype])
+
+
+@pytest.mark.parametrize("P", [0, 4])
+def test_lstm_team_lengths_and_optional_upstreams(team, P):
+    d = L.make_case(6, 7, 5, 20, P=P, seed=4)
+    lengths = [6, 4, 3, 1, 6, 2, 5]
+    runs = _core.team_runs()
+    got = L.ours(d, "cpp", lengths=lengths)
+    assert _core.team_runs() >= runs + 2
+    L.assert_close(got, L.torch_lstm(d, lengths=lengths), TOL[np.float64])
+    lengths[1] = 0  # torch's packed sequences refuse empty rows
+    L.assert_close(L.ours(d, "cpp", lengths=lengths, dy=False, use_c0=False),
+                   L.ours(d, "numpy", lengths=lengths, dy=False, use_c0=False), TOL[np.float64])

@@ -45,8 +45,8 @@ def transpose(dst, src, accumulate):
 @_jit
 def mul_wT(out, inp, W, sT, accumulate):
     """out (B,N) (+)= inp (B,K) W^T, W (N,K), through the BLAS in lstm.cpp/rnn.cpp mul_wT's form: the weight is
-    the first operand and the state enters transposed, sT (N,B) = W inT with inT (K,B) = inp^T, then sT
-    is transposed back. B = 1: one matrix-vector product straight into out. sT: flat scratch of B*(N+K)."""
+    the first operand and the state enters as a transposed operand, sT (N,B) = W inp^T, then sT is
+    transposed back. B = 1: one matrix-vector product straight into out. sT: flat scratch of B*(N+K)."""
     B, K = inp.shape
     N = W.shape[0]
     if B == 1:
@@ -58,7 +58,5 @@ def mul_wT(out, inp, W, sT, accumulate):
             out[0] = s1
         return
     s = sT[:N * B].reshape(N, B)
-    inT = sT[N * B:N * B + K * B].reshape(K, B)
-    transpose(inT, inp, False)
-    np.dot(W, inT, s)
+    np.dot(W, inp.T, s)
     transpose(out, s, accumulate)
