@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "blas.h"
+#include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -30,20 +31,21 @@ void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumu
     }
 }
 
-// The per-step products, as in lstm.cpp (which explains the choices):
-// out (B,N) (+)= in (B,K) W^T through the BLAS as sT (N,B) = W inT, inT = in^T (K,B); B = 1 direct.
-// sT: scratch of B*(N+K).
+// The per-step products, as in lstm.cpp (which explains the choices and the team share):
+// out (B,N) (+)= in (B,K) W^T through the BLAS as sT (N,B) = W in^T, then transposed back; B = 1 direct.
+// sT: scratch of B*N (callers reserve 2*B*H).
 template <class T>
 void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, int N, int K, T* sT,
-            bool accumulate) {
-  if (B == 1) {
+            bool accumulate, int tid, int nth, Barrier& bar) {
+  if (B == 1) {  // never in a team (seq_threads)
     gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
     return;
   }
-  T* inT = sT + (int64_t)B * N;
-  transpose(inT, B, in, ldi, K, B, false);
-  gemm(false, false, N, B, K, T(1), W, ldw, inT, B, T(0), sT, B);
-  transpose(out, ldo, sT, B, B, N, accumulate);
+  const Range rn = split(N, tid, nth, 16), rb = split(B, tid, nth);
+  gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
+       B);
+  bar.wait();
+  transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
 }
 
 // Batches up to this size multiply by the transposed weight through ?gemv (one row: the product is a
@@ -52,30 +54,36 @@ constexpr int kSmallBatch = 1;
 
 // out (B,H) (+)= in (B,H) W^T given W (H,H) (BLAS path) and Wt = W^T (small-batch path).
 template <class T>
-void rec_product(T* out, const T* in, const T* W, const T* Wt, int B, int H, T* sT, bool accumulate) {
+void rec_product(T* out, const T* in, const T* W, const T* Wt, int B, int H, T* sT, bool accumulate, int tid,
+                 int nth, Barrier& bar) {
   if (B == 1) gemm(false, false, 1, H, H, T(1), in, H, Wt, H, accumulate ? T(1) : T(0), out, H);  // ?gemv
-  else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate);
+  else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate, tid, nth, bar);
 }
 
-// a (N,H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none).
+// a (N,H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none). Team share: columns split(H).
 template <class T>
-void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int H) {
+void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int H,
+                      int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
+  const Range c = split(H, tid, nth, 16);
+  if (c.hi <= c.lo) return;
   if (bias) {
-    for (int j = 0; j < H; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H, a, sizeof(T) * H);
+    for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
   }
-  gemm(false, true, (int)N, H, I, T(1), x, I, w_ih, I, bias ? T(1) : T(0), a, H);
+  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0), a + c.lo, H);
 }
 
 // One step forward. a (B,H): on entry x W_ih^T + b_ih + b_hh for this step, on exit the new state
 // (h carried for rows past their length). y (B,H) if given: the output (0 past a row's length).
 // whT = W_hh^T (small batches only, see rec_product); sT: scratch of 2*B*H.
+// Team share: product as in mul_wT, element-wise work on batch rows split(B).
 template <class T>
 void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, const int64_t* lengths, int t,
-                  int B, int H, bool relu) {
-  rec_product(a, h, w_hh, whT, B, H, sT, true);  // a += h W_hh^T
-  for (int b = 0; b < B; ++b) {
+                  int B, int H, bool relu, int tid, int nth, Barrier& bar) {
+  const Range rb = split(B, tid, nth);
+  rec_product(a, h, w_hh, whT, B, H, sT, true, tid, nth, bar);  // a += h W_hh^T
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* ab = a + (int64_t)b * H;
     if (!row_valid(lengths, t, b)) {  // carry the state, output zero
       std::memcpy(ab, h + (int64_t)b * H, sizeof(T) * H);
@@ -91,15 +99,18 @@ void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, co
     }
     if (y) std::memcpy(y + (int64_t)b * H, ab, sizeof(T) * H);
   }
+  bar.wait();  // the new state is complete for the next step's product; sT free
 }
 
 // One step backward. dh (B,H): on entry dL/dh' (output gradient included), on exit dL/dh.
 // h_new (B,H): the step's output state. Writes dg (B,H) (0 past a row's length).
 // w_hh (H,H); its transpose wT only for the BLAS path (see rec_product); sT: scratch of 2*B*H.
+// Team share: element-wise work on batch rows split(B), product as in mul_wT.
 template <class T>
 void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* wT, const int64_t* lengths, int t,
-                   int B, int H, bool relu) {
-  for (int b = 0; b < B; ++b) {
+                   int B, int H, bool relu, int tid, int nth, Barrier& bar) {
+  const Range rb = split(B, tid, nth);
+  for (int b = rb.lo; b < rb.hi; ++b) {
     T* dgb = dg + (int64_t)b * H;
     T* dhb = dh + (int64_t)b * H;
     if (!row_valid(lengths, t, b)) {  // state carried: dh passes through
@@ -121,29 +132,35 @@ void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* 
       }
     }
   }
-  rec_product(dh, dg, wT, w_hh, B, H, sT, true);  // dh += dg W_hh
+  bar.wait();  // every row of dg is in
+  rec_product(dh, dg, wT, w_hh, B, H, sT, true, tid, nth, bar);  // dh += dg W_hh
+  bar.wait();  // sT free for the next step
 }
 
 // Weight, bias and input gradients from the pre-activation gradients dg (N,H) of N = T*B rows;
-// hs (N,H): the states entering each step.
+// hs (N,H): the states entering each step. Team share: rows split(H) of the weight and bias
+// gradients, rows split(N) of dx.
 template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const T* dg, const T* x,
-                 const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate) {
+                 const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate, int tid = 0, int nth = 1) {
   const T beta = accumulate ? T(1) : T(0);
-  gemm(true, false, H, I, (int)N, T(1), dg, H, x, I, beta, dw_ih, I);          // dW_ih = dg^T x
-  if (dx) gemm(false, false, (int)N, I, H, T(1), dg, H, w_ih, I, T(0), dx, I);  // dx = dg W_ih
-  gemm(true, false, H, H, (int)N, T(1), dg, H, hs, H, beta, dw_hh, H);          // dW_hh = dg^T h
-  if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
-    std::memset(dbsum, 0, sizeof(T) * H);
+  const Range rh = split(H, tid, nth, 16), rn = split((int)N, tid, nth);
+  const int h0 = rh.lo, nh = rh.hi - rh.lo;
+  gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
+  if (dx)  // dx = dg W_ih
+    gemm(false, false, rn.hi - rn.lo, I, H, T(1), dg + (int64_t)rn.lo * H, H, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
+  gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
+  if (nh > 0 && (db_ih || db_hh)) {  // both biases get the same gradient: one pass over dg
+    std::memset(dbsum + h0, 0, sizeof(T) * nh);
     for (int64_t i = 0; i < N; ++i) {
       const T* row = dg + i * H;
 #pragma omp simd
-      for (int j = 0; j < H; ++j) dbsum[j] += row[j];
+      for (int j = h0; j < h0 + nh; ++j) dbsum[j] += row[j];
     }
     for (T* db : {db_ih, db_hh}) {
       if (!db) continue;
 #pragma omp simd
-      for (int j = 0; j < H; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+      for (int j = h0; j < h0 + nh; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
     }
   }
 }
@@ -171,10 +188,14 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   const int64_t BH = (int64_t)B * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
-  input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H);  // into hs[1..T]
   CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
-  for (int t = 0; t < Tn; ++t)
-    step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, lengths, t, B, H, relu);
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);  // into hs[1..T]
+    bar.wait();
+    for (int t = 0; t < Tn; ++t)
+      step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, lengths, t, B, H, relu, tid, nth,
+                   bar);
+  });
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
 }
 
@@ -189,20 +210,23 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
   T* sT = s.rest;
   T* dbsum = sT + 2 * BH;
-  for (int t = Tn - 1; t >= 0; --t) {
-    if (dy) {
-      const T* dyt = dy + t * BH;
-      for (int b = 0; b < B; ++b) {
-        if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
-        T* d = dh + (int64_t)b * H;
-        const T* src = dyt + (int64_t)b * H;
+  run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
+    const Range rb = split(B, tid, nth);
+    for (int t = Tn - 1; t >= 0; --t) {
+      if (dy) {
+        const T* dyt = dy + t * BH;
+        for (int b = rb.lo; b < rb.hi; ++b) {
+          if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
+          T* d = dh + (int64_t)b * H;
+          const T* src = dyt + (int64_t)b * H;
 #pragma omp simd
-        for (int j = 0; j < H; ++j) d[j] += src[j];
+          for (int j = 0; j < H; ++j) d[j] += src[j];
+        }
       }
+      step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu, tid, nth, bar);
     }
-    step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu);
-  }
-  param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false);
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false, tid, nth);
+  });
 }
 
 template <class T>
@@ -210,7 +234,8 @@ void rnn_cell_forward(T* h_new, const T* x, const T* h, const T* w_ih, const T* 
                       const T* b_hh, int B, int I, int H, bool relu) {
   input_projection(h_new, x, w_ih, b_ih, b_hh, B, I, H);
   CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)B * H);
-  step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu);
+  Barrier solo(1);
+  step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu, 0, 1, solo);
 }
 
 template <class T>
@@ -221,7 +246,8 @@ void rnn_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)B * H + H);
   T* sT = s.rest;
   T* dbsum = sT + 2 * (size_t)B * H;
-  step_backward(dh, dg, sT, h_new, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu);
+  Barrier solo(1);
+  step_backward(dh, dg, sT, h_new, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, h, B, I, H, true);
 }
 

@@ -118,3 +118,31 @@ def test_lstm_team_lengths_and_optional_upstreams(team, P):
     lengths[1] = 0  # torch's packed sequences refuse empty rows
     L.assert_close(L.ours(d, "cpp", lengths=lengths, dy=False, use_c0=False),
                    L.ours(d, "numpy", lengths=lengths, dy=False, use_c0=False), TOL[np.float64])
+
+
+# ------------------------------------------------------------------------------------------- RNN
+import test_rnn_functional as R  # noqa: E402
+
+RNN_SHAPES = [(5, 2, 3, 7), (4, 5, 6, 40), (3, 33, 11, 17)]
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", RNN_SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+def test_rnn_team_matches_torch_and_numpy(team, shape, dtype, nonlinearity):
+    d = R.make_case(*shape, dtype=dtype, seed=sum(shape))
+    runs = _core.team_runs()
+    got = R.ours(d, "cpp", nonlinearity)
+    assert _core.team_runs() >= runs + 2, "forward and backward should each have run a team"
+    R.assert_close(got, R.torch_rnn(d, nonlinearity), TOL[dtype])
+    R.assert_close(got, R.ours(d, "numpy", nonlinearity), TOL[dtype])
+
+
+def test_rnn_team_lengths(team):
+    d = R.make_case(6, 7, 5, 20, seed=5)
+    lengths = [6, 4, 3, 1, 6, 2, 5]
+    got = R.ours(d, "cpp", "tanh", lengths=lengths)
+    R.assert_close(got, R.torch_rnn(d, "tanh", lengths=lengths), TOL[np.float64])
+    lengths[1] = 0
+    R.assert_close(R.ours(d, "cpp", "relu", lengths=lengths, dy=False),
+                   R.ours(d, "numpy", "relu", lengths=lengths, dy=False), TOL[np.float64])
