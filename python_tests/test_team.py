@@ -146,3 +146,31 @@ def test_rnn_team_lengths(team):
     lengths[1] = 0
     R.assert_close(R.ours(d, "cpp", "relu", lengths=lengths, dy=False),
                    R.ours(d, "numpy", "relu", lengths=lengths, dy=False), TOL[np.float64])
+
+
+def test_concurrent_calls_from_threads_give_serial_results(team):
+    """Several Python threads calling the kernels at once: one of them gets the team, the others run on
+    their own thread while the BLAS is single-threaded; every result must equal a lone call's."""
+    import threading
+
+    cases = [make_case(4, 9, 5, 24, seed=s) for s in range(6)]
+    want = [ours(d, "cpp") for d in cases]
+    got = [None] * len(cases)
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(3):
+                got[i] = ours(cases[i], "cpp")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for g, w in zip(got, want):
+        assert_close(g, w, 1e-12)
+    assert _blas_threads() == [team] * len(_blas_threads()), "BLAS thread count not restored"
