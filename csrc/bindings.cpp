@@ -537,15 +537,19 @@ PYBIND11_MODULE(_core, m) {
         rnnfast::set_team_threads(n);
       }, py::arg("n"), "Threads of the kernels' own loops and teams (BLAS threads are set from Python).");
   m.def("get_team_threads", []() { return rnnfast::team_threads(); });
-  m.def("set_team_policy", [](int min_batch, int64_t min_work) {
+  m.def("set_team_policy", [](int min_batch, int64_t min_work, int rows_per_thread, int features_per_thread) {
         rnnfast::team_policy().min_batch = min_batch;
         rnnfast::team_policy().min_work = min_work;
-      }, py::arg("min_batch"), py::arg("min_work"),
-      "Whole-sequence kernels start a thread team when batch >= min_batch and batch*hidden >= min_work.");
+        rnnfast::team_policy().rows_per_thread = rows_per_thread;
+        rnnfast::team_policy().features_per_thread = features_per_thread;
+      }, py::arg("min_batch"), py::arg("min_work"), py::arg("rows_per_thread") = 4, py::arg("features_per_thread") = 16,
+      "Whole-sequence kernels start a thread team when batch >= min_batch and batch*hidden >= min_work, with at\n"
+      "most batch/rows_per_thread and hidden/features_per_thread threads (csrc/team.h).");
   m.def("team_runs", []() { return (int64_t)rnnfast::team_runs().load(); },
         "How many thread teams the kernels have started (for tests).");
   m.def("get_team_policy", []() {
-        return py::make_tuple(rnnfast::team_policy().min_batch, rnnfast::team_policy().min_work);
+        const auto& p = rnnfast::team_policy();
+        return py::make_tuple(p.min_batch, p.min_work, p.rows_per_thread, p.features_per_thread);
       });
   m.def("get_num_threads", []() {
 #ifdef _OPENMP

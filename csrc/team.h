@@ -39,18 +39,24 @@ BlasThreads& blas_threads();  // blas.cpp
 // Threads a team may use (rnnfast.set_num_threads); blas.cpp.
 int team_threads();
 void set_team_threads(int n);
-// When a whole-sequence kernel starts a team: batch >= min_batch and batch * hidden >= min_work
-// (defaults 8 and 2048; tests lower them to run the team path on small shapes); blas.cpp.
+// When a whole-sequence kernel starts a team: batch >= min_batch and batch * hidden >= min_work;
+// its size is also capped so that each thread gets at least rows_per_thread batch rows and
+// features_per_thread hidden features (a many-core machine does not put 64 threads on 16 rows).
+// Defaults 8, 2048, 4, 16; tests lower them to run the team path on small shapes; blas.cpp.
 struct TeamPolicy {
   int min_batch = 8;
   int64_t min_work = 2048;
+  int rows_per_thread = 4;
+  int features_per_thread = 16;
 };
 TeamPolicy& team_policy();
 std::atomic<int64_t>& team_runs();  // teams started so far (tests check that a path ran)
 // Team size for a whole-sequence kernel with B rows of H features (1: no team).
 inline int seq_threads(int B, int H) {
   const TeamPolicy& p = team_policy();
-  return (B >= p.min_batch && (int64_t)B * H >= p.min_work) ? team_threads() : 1;
+  if (B < p.min_batch || (int64_t)B * H < p.min_work) return 1;
+  const int cap = std::min(B / std::max(1, p.rows_per_thread), H / std::max(1, p.features_per_thread));
+  return std::max(1, std::min(team_threads(), cap));
 }
 
 // Sense-reversing spin barrier for a team of n threads; spins with pause, then yields.

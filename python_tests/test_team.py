@@ -26,7 +26,7 @@ TOL = {np.float64: 1e-10, np.float32: 1e-5}
 @pytest.fixture(params=[2, 3], ids=lambda n: f"team{n}")
 def team(request):
     before_policy, before_threads = _core.get_team_policy(), rnnfast.get_num_threads()
-    _core.set_team_policy(1, 1)
+    _core.set_team_policy(1, 1, 1, 1)
     rnnfast.set_num_threads(request.param)
     yield request.param
     _core.set_team_policy(*before_policy)
@@ -84,10 +84,12 @@ def test_team_restores_blas_threads_and_respects_limits(team):
 
 
 def test_default_policy_keeps_small_shapes_serial():
+    assert _core.get_team_policy() == (8, 2048, 4, 16)
     runs = _core.team_runs()
-    d = make_case(3, 4, 4, 16, seed=2)  # B = 4 < 8
-    ours(d, "cpp")
-    assert _core.team_runs() == runs
+    ours(make_case(3, 4, 4, 16, seed=2), "cpp")  # B = 4 < 8
+    ours(make_case(3, 64, 4, 16, seed=2), "cpp")  # B * H = 1024 < 2048
+    ours(make_case(3, 8, 4, 300, seed=2), "cpp")  # B / 4 = 2 threads at most: a team
+    assert _core.team_runs() == runs + (2 if rnnfast.get_num_threads() > 1 else 0)
 
 
 # ------------------------------------------------------------------------------------------ LSTM
