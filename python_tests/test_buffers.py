@@ -26,6 +26,22 @@ def test_pool_reuses_only_unreferenced_buffers():
     assert p.stats()["buffers"] == 2
 
 
+def test_pool_reuses_slightly_larger_buffers_best_fit():
+    p = _buffers.BufferPool(64 << 20)
+    big = p.empty((1 << 20,), np.float32)  # 4 MB
+    mid = p.empty((900_000,), np.float32)  # 3.6 MB
+    ids = {"big": id(big.base), "mid": id(mid.base)}
+    del big, mid
+    a = p.empty((850_000,), np.float32)  # 3.4 MB: fits both, best fit is the 3.6 MB buffer
+    assert id(a.base) == ids["mid"] and a.shape == (850_000,) and a.flags.c_contiguous
+    b = p.empty((700_000,), np.float32)  # 2.8 MB: the free 4 MB one is more than 1.25x: a new buffer
+    assert id(b.base) not in ids.values()
+    a[:] = 1.0
+    b[:] = 2.0
+    assert np.all(a == 1.0) and np.all(b == 2.0)
+    assert p.stats()["buffers"] == 3
+
+
 def test_pool_bounded_small_and_disabled():
     p = _buffers.BufferPool(5 << 20)
     small = p.empty((10, 10), np.float64)

@@ -13,8 +13,9 @@ pool's own as long as any array made from it is alive anywhere (a user's list of
 torch tensor sharing the memory, ...). A caller's data is therefore never overwritten; the only visible
 difference from ``np.empty`` is ``a.base is not None`` (``a.flags.owndata`` is False).
 
-Bounded: at most ``RNNFAST_BUFFER_POOL_MB`` MB (default 1024) of buffers are tracked, least recently
-used free ones dropped first; arrays below 1 MB (where malloc reuses memory without page faults) and
+A request is served by the smallest free buffer of its size up to 1.25 times its size, so batches of
+varying sequence length reuse each other's buffers. Bounded: at most ``RNNFAST_BUFFER_POOL_MB`` MB
+(default 1024) of buffers are tracked, least recently used free ones dropped first; arrays below 1 MB (where malloc reuses memory without page faults) and
 arrays that do not fit are plain ``np.empty``. ``RNNFAST_BUFFER_POOL_MB=0`` turns reuse off;
 :func:`rnnfast.functional.clear_workspace` drops every free buffer.
 """
@@ -61,11 +62,19 @@ class BufferPool:
             return np.empty(shape, dtype)
         with self._lock:
             bufs = self._bufs
+            # best fit among free buffers of nbytes .. 1.25 * nbytes (batches of varying length reuse
+            # the buffers of slightly longer ones instead of piling up one buffer per length)
+            best, limit = -1, nbytes + nbytes // 4
             for i in range(len(bufs)):
-                if bufs[i].nbytes == nbytes and self._is_free(i):
-                    buf = bufs.pop(i)
-                    bufs.append(buf)
-                    return buf.view(dtype).reshape(shape)
+                size = bufs[i].nbytes
+                if nbytes <= size <= limit and (best < 0 or size < bufs[best].nbytes) and self._is_free(i):
+                    best = i
+                    if size == nbytes:
+                        break
+            if best >= 0:
+                buf = bufs.pop(best)
+                bufs.append(buf)
+                return buf[:nbytes].view(dtype).reshape(shape)
             # none free: make room by dropping free buffers, least recently used first
             i = 0
             while self._bytes + nbytes > self.max_bytes and i < len(bufs):
