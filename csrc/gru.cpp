@@ -6,30 +6,15 @@
 #include <memory>
 
 #include "blas.h"
+#include "recurrent.h"
 #include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
 namespace {
 
-inline bool row_valid(const int64_t* lengths, int t, int b) { return !lengths || t < lengths[b]; }
-
-// dst (R, C) (row stride ldd) = src^T (+ dst if accumulate), src (C, R) with row stride lds. Tiled.
-template <class T>
-void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumulate) {
-  constexpr int TB = 16;
-  for (int i0 = 0; i0 < R; i0 += TB)
-    for (int j0 = 0; j0 < C; j0 += TB) {
-      const int i1 = std::min(R, i0 + TB), j1 = std::min(C, j0 + TB);
-      for (int i = i0; i < i1; ++i) {
-        T* d = dst + (int64_t)i * ldd;
-        if (accumulate)
-          for (int j = j0; j < j1; ++j) d[j] += src[(int64_t)j * lds + i];
-        else
-          for (int j = j0; j < j1; ++j) d[j] = src[(int64_t)j * lds + i];
-      }
-    }
-}
+using rec::row_valid;
+using rec::transpose;
 
 // The per-step recurrent products put the weight matrix on the side of the BLAS call that is not
 // repacked as expensively (measured ~1.5-2x faster with OpenBLAS for small batches): they compute
@@ -334,16 +319,7 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
     transpose(wT + (int64_t)rh.lo * 3 * H, 3 * H, w_hh + rh.lo, H, rh.hi - rh.lo, 3 * H, false);  // wT = W_hh^T
     bar.wait();
     for (int t = Tn - 1; t >= 0; --t) {
-      if (dy) {
-        const T* dyt = dy + t * BH;
-        for (int b = rb.lo; b < rb.hi; ++b) {
-          if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
-          T* d = dh + (int64_t)b * H;
-          const T* s = dyt + (int64_t)b * H;
-#pragma omp simd
-          for (int j = 0; j < H; ++j) d[j] += s[j];
-        }
-      }
+      rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
       step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH, gates + t * BG,
                     hn + t * BH, wT, lengths, t, B, H, reset_after, false, tid, nth, bar);
     }

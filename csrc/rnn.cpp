@@ -6,47 +6,16 @@
 #include <vector>
 
 #include "blas.h"
+#include "recurrent.h"
 #include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
 namespace {
 
-inline bool row_valid(const int64_t* lengths, int t, int b) { return !lengths || t < lengths[b]; }
-
-// dst (R, C) (row stride ldd) = src^T (+ dst if accumulate), src (C, R) with row stride lds. Tiled.
-template <class T>
-void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumulate) {
-  constexpr int TB = 16;
-  for (int i0 = 0; i0 < R; i0 += TB)
-    for (int j0 = 0; j0 < C; j0 += TB) {
-      const int i1 = std::min(R, i0 + TB), j1 = std::min(C, j0 + TB);
-      for (int i = i0; i < i1; ++i) {
-        T* d = dst + (int64_t)i * ldd;
-        if (accumulate)
-          for (int j = j0; j < j1; ++j) d[j] += src[(int64_t)j * lds + i];
-        else
-          for (int j = j0; j < j1; ++j) d[j] = src[(int64_t)j * lds + i];
-      }
-    }
-}
-
-// The per-step products, as in lstm.cpp (which explains the choices and the team share):
-// out (B,N) (+)= in (B,K) W^T through the BLAS as sT (N,B) = W in^T, then transposed back; B = 1 direct.
-// sT: scratch of B*N (callers reserve 2*B*H).
-template <class T>
-void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, int N, int K, T* sT,
-            bool accumulate, int tid, int nth, Barrier& bar) {
-  if (B == 1) {  // never in a team (seq_threads)
-    gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
-    return;
-  }
-  const Range rn = split(N, tid, nth, 16), rb = split(B, tid, nth);
-  gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
-       B);
-  bar.wait();
-  transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
-}
+using rec::mul_wT;  // the per-step products, as in lstm.cpp
+using rec::row_valid;
+using rec::transpose;
 
 // Batches up to this size multiply by the transposed weight through ?gemv (one row: the product is a
 // matrix-vector product and needs no transposes around it), larger ones use mul_wT's ?gemm.
@@ -213,16 +182,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     for (int t = Tn - 1; t >= 0; --t) {
-      if (dy) {
-        const T* dyt = dy + t * BH;
-        for (int b = rb.lo; b < rb.hi; ++b) {
-          if (!row_valid(lengths, t, b)) continue;  // output is a constant 0 there
-          T* d = dh + (int64_t)b * H;
-          const T* src = dyt + (int64_t)b * H;
-#pragma omp simd
-          for (int j = 0; j < H; ++j) d[j] += src[j];
-        }
-      }
+      rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
       step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu, tid, nth, bar);
     }
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false, tid, nth);

@@ -1,0 +1,72 @@
+// Pieces shared by the recurrent kernels (gru.cpp, lstm.cpp, rnn.cpp): row validity under `lengths`,
+// a tiled transpose, the per-step product through the BLAS, and adding an output gradient into the
+// running state gradient. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "blas.h"
+#include "team.h"
+
+namespace rnnfast {
+namespace rec {
+
+// Whether batch row b is still inside its sequence at step t (lengths nullptr: all rows are).
+inline bool row_valid(const int64_t* lengths, int t, int b) { return !lengths || t < lengths[b]; }
+
+// dst (R, C) (row stride ldd) = src^T (+ dst if accumulate), src (C, R) with row stride lds. Tiled.
+template <class T>
+void transpose(T* dst, int ldd, const T* src, int lds, int R, int C, bool accumulate) {
+  constexpr int TB = 16;
+  for (int i0 = 0; i0 < R; i0 += TB)
+    for (int j0 = 0; j0 < C; j0 += TB) {
+      const int i1 = std::min(R, i0 + TB), j1 = std::min(C, j0 + TB);
+      for (int i = i0; i < i1; ++i) {
+        T* d = dst + (int64_t)i * ldd;
+        if (accumulate)
+          for (int j = j0; j < j1; ++j) d[j] += src[(int64_t)j * lds + i];
+        else
+          for (int j = j0; j < j1; ++j) d[j] = src[(int64_t)j * lds + i];
+      }
+    }
+}
+
+// out (B,N) (+)= in (B,K) W^T, W (N,K) row-major, through the BLAS with the weight as the first
+// operand and the state as a transposed operand: sT (N,B) = W in^T, then sT is transposed back, so
+// that every cache stays batch-major (the weight's side is packed more cheaply by OpenBLAS: ~1.5-2x
+// over out = in W^T for small batches). For B = 1 the product is already in row order and goes
+// straight into out. sT: scratch of B*N.
+// Team share (csrc/team.h): rows split(N) of the product, then batch rows split(B) of out; on entry
+// every row of `in` must be complete, on exit only this thread's rows of out are. (An explicit
+// transpose of `in` first, for a non-transposed operand, measured 10-20% faster with a threaded
+// BLAS at B >= 32 but slower in a team: 1.28 vs 1.08x the GEMM floor at (200,32,128,256).)
+template <class T>
+void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, int N, int K, T* sT,
+            bool accumulate, int tid, int nth, Barrier& bar) {
+  if (B == 1) {  // never in a team (seq_threads)
+    gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
+    return;
+  }
+  const Range rn = split(N, tid, nth, 16), rb = split(B, tid, nth);
+  gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
+       B);
+  bar.wait();
+  transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
+}
+
+// dh (B,P) += dy (B,P) for batch rows [rb.lo, rb.hi) that are inside their sequence at step t
+// (past its length a row's output is a constant 0, so no gradient flows from it); dy may be nullptr.
+template <class T>
+void add_output_grad(T* dh, const T* dy, const int64_t* lengths, int t, Range rb, int P) {
+  if (!dy) return;
+  for (int b = rb.lo; b < rb.hi; ++b) {
+    if (!row_valid(lengths, t, b)) continue;
+    T* d = dh + (int64_t)b * P;
+    const T* s = dy + (int64_t)b * P;
+#pragma omp simd
+    for (int j = 0; j < P; ++j) d[j] += s[j];
+  }
+}
+
+}  // namespace rec
+}  // namespace rnnfast
