@@ -159,16 +159,31 @@ void run_team(int nth_wanted, F&& body) {
     body(0, 1, solo);
     return;
   }
-  bt.set(1);
-  team_runs().fetch_add(1, std::memory_order_relaxed);
+  // Helpers wait at a start gate until all of them exist: if the system refuses a thread, the ones
+  // already started are released without running body and the call runs on the caller alone.
+  std::atomic<int> gate{0};  // 0: wait, 1: run, -1: abandon
   Barrier bar(nth_wanted);
   std::vector<std::thread> helpers;
   helpers.reserve(nth_wanted - 1);
-  for (int i = 1; i < nth_wanted; ++i)
-    helpers.emplace_back([&body, &bar, &cpus, i, nth_wanted] {
-      pin_to_cpu(cpus[i]);
-      body(i, nth_wanted, bar);
-    });
+  try {
+    for (int i = 1; i < nth_wanted; ++i)
+      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth_wanted] {
+        pin_to_cpu(cpus[i]);
+        int g;
+        while ((g = gate.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
+        if (g > 0) body(i, nth_wanted, bar);
+      });
+  } catch (...) {
+    gate.store(-1, std::memory_order_release);
+    for (auto& h : helpers) h.join();
+    busy.store(false);
+    Barrier solo(1);
+    body(0, 1, solo);
+    return;
+  }
+  bt.set(1);
+  team_runs().fetch_add(1, std::memory_order_relaxed);
+  gate.store(1, std::memory_order_release);
   body(0, nth_wanted, bar);
   for (auto& h : helpers) h.join();
   bt.set(saved);

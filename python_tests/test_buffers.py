@@ -77,3 +77,17 @@ def test_outputs_survive_later_calls_on_every_backend():
             np.testing.assert_array_equal(y3, keep)
     F.clear_workspace()
     assert _buffers.pool.stats()["buffers"] == 0
+
+
+def test_pool_size_from_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "import rnnfast._buffers as b; print(b.pool.max_bytes)"
+    env = dict(os.environ, RNNFAST_BUFFER_POOL_MB="16")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == str(16 << 20), out.stderr
+    env["RNNFAST_BUFFER_POOL_MB"] = "lots"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "RNNFAST_BUFFER_POOL_MB must be a number of MB, got 'lots'" in out.stderr
