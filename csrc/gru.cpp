@@ -235,6 +235,8 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
   const int G = 3 * H;
   const Range fg = split(G, tid, nth, 16);
   const int g0 = fg.lo, ng = fg.hi - fg.lo;
+  // this thread's rows in the r, z blocks [0, 2H) and in the n block [2H, 3H)
+  const Range rz = {std::min(g0, 2 * H), std::min(fg.hi, 2 * H)}, rn3 = {std::max(g0, 2 * H), std::max(fg.hi, 2 * H)};
   outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
   if (dx) {  // dx = dgx W_ih
     const Range rn = split((int)N, tid, nth);
@@ -243,10 +245,8 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
   if (reset_after) {
     outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
   } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
-    const int a0 = std::min(g0, 2 * H), a1 = std::min(fg.hi, 2 * H);
-    outer_acc(dw_hh + (int64_t)a0 * H, H, dgx + a0, G, hs, H, N, a1 - a0, H, accumulate);
-    const int c0 = std::max(g0, 2 * H), c1 = std::max(fg.hi, 2 * H);
-    outer_acc(dw_hh + (int64_t)c0 * H, H, dgx + c0, G, hn, H, N, c1 - c0, H, accumulate);
+    outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
+    outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
   }
   if (db_ih) colsum(db_ih + g0, dgx + g0, N, ng, G, ones, accumulate);
   if (!db_hh) return;
@@ -256,11 +256,9 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
     return;
   }
   // reset_after: dgh equals dgx in the r and z blocks; only the n block differs
-  const int a0 = std::min(g0, 2 * H), a1 = std::min(fg.hi, 2 * H);
-  if (db_ih && !accumulate) std::memcpy(db_hh + a0, db_ih + a0, sizeof(T) * (a1 - a0));
-  else colsum(db_hh + a0, dgh + a0, N, a1 - a0, G, ones, accumulate);
-  const int c0 = std::max(g0, 2 * H), c1 = std::max(fg.hi, 2 * H);
-  colsum(db_hh + c0, dgh + c0, N, c1 - c0, G, ones, accumulate);
+  if (db_ih && !accumulate) std::memcpy(db_hh + rz.lo, db_ih + rz.lo, sizeof(T) * (rz.hi - rz.lo));
+  else colsum(db_hh + rz.lo, dgh + rz.lo, N, rz.hi - rz.lo, G, ones, accumulate);
+  colsum(db_hh + rn3.lo, dgh + rn3.lo, N, rn3.hi - rn3.lo, G, ones, accumulate);
 }
 
 // gates (N,3H) = x W_ih^T + b_ih. Team share: columns split(3H).

@@ -133,58 +133,48 @@ inline void pin_to_cpu(int cpu) {
 template <class F>
 void run_team(int nth_wanted, F&& body) {
   static std::atomic<bool> busy{false};
+  const auto solo = [&body] {
+    Barrier one(1);
+    body(0, 1, one);
+  };
   BlasThreads& bt = blas_threads();
   bool expected = false;
-  if (nth_wanted <= 1 || !bt.set || !bt.get || !busy.compare_exchange_strong(expected, true)) {
-    Barrier solo(1);
-    body(0, 1, solo);
-    return;
-  }
+  if (nth_wanted <= 1 || !bt.set || !bt.get || !busy.compare_exchange_strong(expected, true)) return solo();
   const int saved = bt.get();
-  nth_wanted = std::min(nth_wanted, saved);  // a BLAS limited by threadpoolctl limits the team too
-  if (nth_wanted <= 1) {
+  // A BLAS limited by threadpoolctl limits the team too. Each helper is pinned to a CPU other than
+  // the caller's: left to itself, the scheduler of the project VM started a new thread on the
+  // caller's CPU in about half the calls (measured), and a team sharing one CPU waits a time slice
+  // at every barrier (8x slower).
+  const std::vector<int> cpus = team_cpus(std::min(nth_wanted, saved));
+  const int nth = (int)cpus.size();
+  if (nth <= 1) {
     busy.store(false);
-    Barrier solo(1);
-    body(0, 1, solo);
-    return;
-  }
-  // Each helper is pinned to a CPU other than the caller's: left to itself, the scheduler of the
-  // project VM started a new thread on the caller's CPU in about half the calls (measured), and a
-  // team sharing one CPU waits a time slice at every barrier (8x slower).
-  std::vector<int> cpus = team_cpus(nth_wanted);
-  nth_wanted = (int)cpus.size();
-  if (nth_wanted <= 1) {
-    busy.store(false);
-    Barrier solo(1);
-    body(0, 1, solo);
-    return;
+    return solo();
   }
   // Helpers wait at a start gate until all of them exist: if the system refuses a thread, the ones
   // already started are released without running body and the call runs on the caller alone.
   std::atomic<int> gate{0};  // 0: wait, 1: run, -1: abandon
-  Barrier bar(nth_wanted);
+  Barrier bar(nth);
   std::vector<std::thread> helpers;
-  helpers.reserve(nth_wanted - 1);
+  helpers.reserve(nth - 1);
   try {
-    for (int i = 1; i < nth_wanted; ++i)
-      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth_wanted] {
+    for (int i = 1; i < nth; ++i)
+      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth] {
         pin_to_cpu(cpus[i]);
         int g;
         while ((g = gate.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
-        if (g > 0) body(i, nth_wanted, bar);
+        if (g > 0) body(i, nth, bar);
       });
   } catch (...) {
     gate.store(-1, std::memory_order_release);
     for (auto& h : helpers) h.join();
     busy.store(false);
-    Barrier solo(1);
-    body(0, 1, solo);
-    return;
+    return solo();
   }
   bt.set(1);
   team_runs().fetch_add(1, std::memory_order_relaxed);
   gate.store(1, std::memory_order_release);
-  body(0, nth_wanted, bar);
+  body(0, nth, bar);
   for (auto& h : helpers) h.join();
   bt.set(saved);
   busy.store(false);
