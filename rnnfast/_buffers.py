@@ -1,5 +1,5 @@
-"""Memory reuse for the functional layer: large arrays handed to the caller (outputs, forward caches,
-input gradients) come from buffers kept between calls.
+"""The one memory pool of the functional layer: large outputs, forward caches, input gradients and the
+backward kernels' workspaces all come from buffers kept between calls, under one size limit.
 
 Why: a fresh ``np.empty`` of tens of MB is a fresh ``mmap`` whose every page the kernel must fault in and
 clear on first touch. For a GRU forward at (T,B,I,H) = (200,32,128,256), float32, 2 threads, that was
@@ -11,13 +11,16 @@ module returns is a view whose ``base`` is the pooled buffer, and NumPy points t
 further view, slice or reshape at that same buffer, so the buffer's reference count is above the
 pool's own as long as any array made from it is alive anywhere (a user's list of outputs, a cache, a
 torch tensor sharing the memory, ...). A caller's data is therefore never overwritten; the only visible
-difference from ``np.empty`` is ``a.base is not None`` (``a.flags.owndata`` is False).
+difference from ``np.empty`` is ``a.base is not None`` (``a.flags.owndata`` is False). A workspace is
+an array the functional layer holds only for the duration of the kernel call: it is free again as
+soon as the call returns, and concurrent callers never share one (each holds its own reference).
 
 A request is served by the smallest free buffer of its size up to 1.25 times its size, so batches of
 varying sequence length reuse each other's buffers. Bounded: at most ``RNNFAST_BUFFER_POOL_MB`` MB
 (default 1024) of buffers are tracked, least recently used free ones dropped first; arrays below 1 MB (where malloc reuses memory without page faults) and
 arrays that do not fit are plain ``np.empty``. ``RNNFAST_BUFFER_POOL_MB=0`` turns reuse off;
-:func:`rnnfast.functional.clear_workspace` drops every free buffer.
+:func:`rnnfast.functional.clear_workspace` drops every free buffer and asks each loaded backend to
+release the scratch it keeps between calls (``rnnfast._backend.release_scratch``).
 """
 from __future__ import annotations
 
@@ -56,10 +59,10 @@ class BufferPool:
     def empty(self, shape, dtype) -> np.ndarray:
         """Like ``np.empty(shape, dtype)`` (C order), from a free pooled buffer of the same size if any."""
         dtype = np.dtype(dtype)
-        shape = tuple(int(s) for s in shape)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or nbytes > self.max_bytes:
             return np.empty(shape, dtype)
+        shape = tuple(int(s) for s in shape)
         with self._lock:
             bufs = self._bufs
             # best fit among free buffers of nbytes .. 1.25 * nbytes (batches of varying length reuse
@@ -110,4 +113,8 @@ def _limit_from_env() -> int:
 
 
 pool = BufferPool(_limit_from_env())
-empty = pool.empty
+
+
+def empty(shape, dtype) -> np.ndarray:
+    """``pool.empty``: an output, cache or workspace array (see the module docstring)."""
+    return pool.empty(shape, dtype)

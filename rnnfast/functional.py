@@ -7,16 +7,20 @@ their own dtype (float32 or float64, never mixed or cast) on the active backend
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _contract
 from . import _buffers as _buf
-from ._validate import as_float_array, as_lengths, check_output, check_shape
+from ._validate import (
+    as_float_array,
+    as_lengths,
+    check_output,
+    check_sequence_length,
+    check_shape,
+)
 
 __all__ = [
     "clear_workspace", "GRUCache", "GRUGrads", "gru_forward", "gru_backward", "GRUCellCache", "gru_cell_forward",
@@ -24,62 +28,26 @@ __all__ = [
 ]
 
 
-# ------------------------------------------------------------------------------- workspace reuse
-class _WorkspacePool:
-    """Scratch arrays of the sequence backward kernels (gate-gradient workspaces), kept between calls.
-
-    A fresh (T, B, 4H) workspace is ~100 MB at T=50, B=128, H=1024: allocating it per call costs a
-    page fault and a kernel page clear for every page it touches (measured 12-25% of the CPU time of a
-    small-shape LSTM forward+backward in the kernel's page-fault path). Only workspaces are pooled,
-    never arrays handed to the caller (outputs, caches, gradients). :meth:`take` removes the array
-    from the pool, so concurrent callers never share one (a second caller allocates its own);
-    :meth:`give` puts it back. Least recently used arrays are dropped past ``max_bytes`` in total.
-    """
-
-    def __init__(self, max_bytes: int = 256 << 20):
-        self.max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self._free: OrderedDict = OrderedDict()  # (shape, dtype, slot) -> array
-        self._bytes = 0
-
-    def take(self, shape, dtype, slot: str = "") -> np.ndarray:
-        key = (tuple(shape), np.dtype(dtype), slot)
-        with self._lock:
-            a = self._free.pop(key, None)
-            if a is not None:
-                self._bytes -= a.nbytes
-                return a
-        return np.empty(shape, dtype)
-
-    def give(self, *arrays) -> None:
-        with self._lock:
-            for a, slot in arrays:
-                if a is None or a.nbytes > self.max_bytes:
-                    continue
-                key = (a.shape, a.dtype, slot)
-                old = self._free.pop(key, None)
-                if old is not None:
-                    self._bytes -= old.nbytes
-                self._free[key] = a
-                self._bytes += a.nbytes
-                while self._bytes > self.max_bytes:
-                    _, dropped = self._free.popitem(last=False)
-                    self._bytes -= dropped.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._free.clear()
-            self._bytes = 0
-
-
-_workspace = _WorkspacePool()
-
-
+# ----------------------------------------------------------------------------------- memory, calls
 def clear_workspace() -> None:
-    """Free the memory rnnfast keeps between calls: the backward workspaces and the free buffers that
-    outputs and caches are served from (``rnnfast._buffers``; arrays still in use stay valid)."""
-    _workspace.clear()
+    """Free the memory rnnfast keeps between calls: the free buffers that outputs, caches and backward
+    workspaces are served from (``rnnfast._buffers``; arrays still in use stay valid) and the scratch
+    each loaded backend's kernels keep (the CTC kernels' per-thread buffers)."""
     _buf.pool.clear()
+    _backend.release_scratch()
+
+
+_alloc = _contract.allocator
+_zero = _contract.zero_outputs
+
+
+def _call(kernel: str, fn, args, nonempty) -> None:
+    """Run ``fn(*args)``; for an empty problem (no batch rows or no hidden units) there is nothing to
+    compute and the outputs are zeros (every backend alike, no kernel runs)."""
+    if nonempty:
+        fn(*args)
+    else:
+        _zero(kernel, args)
 
 
 # ------------------------------------------------------------------------------------------ GRU
@@ -144,23 +112,19 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, le
     y : (T, B, H);  h_n : (B, H) (state at each sequence's last valid step);  cache : GRUCache
     """
     x = as_float_array("x", x, 3)
-    T, B, I = x.shape
+    check_sequence_length("x", x)
+    T, B, _ = x.shape
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, H = _gru_params(x, w_ih, w_hh, b_ih, b_hh)
     h0 = as_float_array("h0", h0, 2, dt, optional=True)
     check_shape("h0", h0, (B, H), "(batch, hidden_size)")
     lengths = as_lengths(lengths, B, T)
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    y = _buf.empty((T, B, H), dt)
-    h_n = np.empty((B, H), dt)
-    hs = _buf.empty((T + 1, B, H), dt)
-    gates = _buf.empty((T, B, 3 * H), dt)
-    hn = _buf.empty((T, B, H), dt)
-    gh = np.empty((B, 3 * H), dt)
-    k.gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, bool(reset_after))
-    cache = GRUCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, hn, lengths,
-                     bool(reset_after))
+    reset_after = bool(reset_after)
+    name, fn = _backend.kernel("gru_forward")
+    y, h_n, hs, gates, hn, gh = _alloc("gru_forward")(dt, T=T, B=B, H=H)
+    _call("gru_forward", fn, (y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after),
+          B and H)
+    cache = GRUCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, hn, lengths, reset_after)
     return y, h_n, cache
 
 
@@ -185,27 +149,18 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
     check_shape("dy", dy, (T, B, H), "(T, batch, hidden_size), the shape of y")
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
-    k = _backend.kernels(cache.backend)
-    dx = _buf.empty((T, B, I), dt)
-    dh0 = np.empty((B, H), dt)
-    dw_ih = np.empty_like(cache.w_ih)
-    dw_hh = np.empty_like(cache.w_hh)
-    db_ih = np.empty(3 * H, dt) if cache.has_bias_ih else None
-    db_hh = np.empty(3 * H, dt) if cache.has_bias_hh else None
-    dgx = _workspace.take((T, B, 3 * H), dt, "dgx")
-    dgh = _workspace.take((T, B, 3 * H), dt, "dgh") if cache.reset_after else None
-    dtmp = np.empty((B, H), dt)
-    try:
-        k.gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, cache.w_ih, cache.w_hh,
-                       cache.hs, cache.gates, cache.hn, cache.lengths, cache.reset_after)
-    finally:
-        _workspace.give((dgx, "dgx"), (dgh, "dgh"))
+    _, fn = _backend.kernel("gru_backward", cache.backend)
+    dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp = _alloc("gru_backward")(
+        dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
+        reset_after=cache.reset_after)
+    _call("gru_backward", fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, cache.w_ih,
+                               cache.w_hh, cache.hs, cache.gates, cache.hn, cache.lengths, cache.reset_after), B and H)
     return GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
 def _check_accumulators(grads, names_shapes, dt):
     for nm, shape in names_shapes:
-        check_output(f"grads.{nm}", getattr(grads, nm), shape, dt)
+        setattr(grads, nm, check_output(f"grads.{nm}", getattr(grads, nm), shape, dt))
 
 
 @dataclass
@@ -225,20 +180,16 @@ class GRUCellCache:
 def gru_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True):
     """One fused GRU step. x (B, I), h (B, H) or None -> (h_new (B, H), cache)."""
     x = as_float_array("x", x, 2)
-    B, I = x.shape
+    B = x.shape[0]
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, H = _gru_params(x, w_ih, w_hh, b_ih, b_hh)
     h = np.zeros((B, H), dt) if h is None else as_float_array("h", h, 2, dt)
     check_shape("h", h, (B, H), "(batch, hidden_size)")
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    h_new = np.empty((B, H), dt)
-    gates = np.empty((B, 3 * H), dt)
-    hn = np.empty((B, H), dt)
-    gh = np.empty((B, 3 * H), dt)
-    k.gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, bool(reset_after))
-    return h_new, GRUCellCache(name, x, h, w_ih, w_hh, b_ih is not None, b_hh is not None, gates, hn,
-                               bool(reset_after))
+    reset_after = bool(reset_after)
+    name, fn = _backend.kernel("gru_cell_forward")
+    h_new, gates, hn, gh = _alloc("gru_cell_forward")(dt, B=B, H=H)
+    _call("gru_cell_forward", fn, (h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after), B and H)
+    return h_new, GRUCellCache(name, x, h, w_ih, w_hh, b_ih is not None, b_hh is not None, gates, hn, reset_after)
 
 
 def gru_cell_backward(dh_new, cache: GRUCellCache, grads: Optional[GRUGrads] = None) -> GRUGrads:
@@ -265,15 +216,11 @@ def gru_cell_backward(dh_new, cache: GRUCellCache, grads: Optional[GRUGrads] = N
         acc += [("db_ih", (3 * H,))] if cache.has_bias_ih else []
         acc += [("db_hh", (3 * H,))] if cache.has_bias_hh else []
         _check_accumulators(grads, acc, dt)
-    k = _backend.kernels(cache.backend)
-    dx = np.empty((B, I), dt)
-    dh = np.empty((B, H), dt)
-    dgx = np.empty((B, 3 * H), dt)
-    dgh = np.empty((B, 3 * H), dt)
-    dtmp = np.empty((B, H), dt)
-    k.gru_cell_backward(dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-                        grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new,
-                        cache.x, cache.h, cache.w_ih, cache.w_hh, cache.gates, cache.hn, cache.reset_after)
+    _, fn = _backend.kernel("gru_cell_backward", cache.backend)
+    dx, dh, dgx, dgh, dtmp = _alloc("gru_cell_backward")(dt, B=B, I=I, H=H)
+    _call("gru_cell_backward", fn, (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                                    grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new, cache.x,
+                                    cache.h, cache.w_ih, cache.w_hh, cache.gates, cache.hn, cache.reset_after), B and H)
     grads.dx, grads.dh0 = dx, dh
     return grads
 
@@ -357,7 +304,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
     cache : LSTMCache
     """
     x = as_float_array("x", x, 3)
-    T, B, I = x.shape
+    check_sequence_length("x", x)
+    T, B, _ = x.shape
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, w_hr, H, P = _lstm_params(x, w_ih, w_hh, b_ih, b_hh, w_hr)
     h0 = as_float_array("h0", h0, 2, dt, optional=True)
@@ -365,16 +313,10 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
     c0 = as_float_array("c0", c0, 2, dt, optional=True)
     check_shape("c0", c0, (B, H), "(batch, hidden_size)")
     lengths = as_lengths(lengths, B, T)
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    y = _buf.empty((T, B, P), dt)
-    h_n = np.empty((B, P), dt)
-    c_n = np.empty((B, H), dt)
-    hs = _buf.empty((T + 1, B, P), dt)
-    cs = _buf.empty((T + 1, B, H), dt)
-    gates = _buf.empty((T, B, 4 * H), dt)
-    ms = _buf.empty((T, B, H), dt) if w_hr is not None else None
-    k.lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths)
+    name, fn = _backend.kernel("lstm_forward")
+    y, h_n, c_n, hs, cs, gates, ms = _alloc("lstm_forward")(dt, T=T, B=B, H=H, P=P, proj=w_hr is not None)
+    _call("lstm_forward", fn, (y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths),
+          B and H)
     cache = LSTMCache(name, x, w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, hs, cs, gates, ms, lengths)
     return y, h_n, c_n, cache
 
@@ -404,23 +346,13 @@ def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
     check_shape("dh_n", dh_n, (B, P), "(batch, P), the shape of h_n")
     dc_n = as_float_array("dc_n", dc_n, 2, dt, optional=True)
     check_shape("dc_n", dc_n, (B, H), "(batch, hidden_size), the shape of c_n")
-    k = _backend.kernels(cache.backend)
-    proj = cache.w_hr is not None
-    dx = _buf.empty((T, B, I), dt)
-    dh0 = np.empty((B, P), dt)
-    dc0 = np.empty((B, H), dt)
-    dw_ih = np.empty_like(cache.w_ih)
-    dw_hh = np.empty_like(cache.w_hh)
-    db_ih = np.empty(G, dt) if cache.has_bias_ih else None
-    db_hh = np.empty(G, dt) if cache.has_bias_hh else None
-    dw_hr = np.empty_like(cache.w_hr) if proj else None
-    dgates = _workspace.take((T, B, G), dt, "dgates")
-    dhs = _workspace.take((T, B, P), dt, "dhs") if proj else None
-    try:
-        k.lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, cache.w_ih,
-                        cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms, cache.lengths)
-    finally:
-        _workspace.give((dgates, "dgates"), (dhs, "dhs"))
+    _, fn = _backend.kernel("lstm_backward", cache.backend)
+    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs = _alloc("lstm_backward")(
+        dt, T=T, B=B, I=I, H=H, P=P, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
+        proj=cache.w_hr is not None)
+    _call("lstm_backward", fn, (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x,
+                                cache.w_ih, cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms,
+                                cache.lengths), B and H)
     return LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr)
 
 
@@ -446,20 +378,16 @@ def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None):
     x (B, I), h (B, P) or None (zeros), c (B, H) or None (zeros) -> (h_new (B, P), c_new (B, H), cache).
     """
     x = as_float_array("x", x, 2)
-    B, I = x.shape
+    B = x.shape[0]
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, w_hr, H, P = _lstm_params(x, w_ih, w_hh, b_ih, b_hh, w_hr)
     h = np.zeros((B, P), dt) if h is None else as_float_array("h", h, 2, dt)
     check_shape("h", h, (B, P), "(batch, proj_size)" if w_hr is not None else "(batch, hidden_size)")
     c = np.zeros((B, H), dt) if c is None else as_float_array("c", c, 2, dt)
     check_shape("c", c, (B, H), "(batch, hidden_size)")
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    h_new = np.empty((B, P), dt)
-    c_new = np.empty((B, H), dt)
-    gates = np.empty((B, 4 * H), dt)
-    m = np.empty((B, H), dt) if w_hr is not None else None
-    k.lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr)
+    name, fn = _backend.kernel("lstm_cell_forward")
+    h_new, c_new, gates, m = _alloc("lstm_cell_forward")(dt, B=B, H=H, P=P, proj=w_hr is not None)
+    _call("lstm_cell_forward", fn, (h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr), B and H)
     cache = LSTMCellCache(name, x, h, c, c_new.copy(), w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, gates,
                           m)
     return h_new, c_new, cache
@@ -496,15 +424,12 @@ def lstm_cell_backward(dh_new, dc_new, cache: LSTMCellCache, grads: Optional[LST
         acc += [("db_hh", (G,))] if cache.has_bias_hh else []
         acc += [("dw_hr", (P, H))] if proj else []
         _check_accumulators(grads, acc, dt)
-    k = _backend.kernels(cache.backend)
-    dx = np.empty((B, I), dt)
-    dh = np.empty((B, P), dt)
-    dc = np.empty((B, H), dt)
-    dgates = np.empty((B, G), dt)
-    k.lstm_cell_backward(dx, dh, dc, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-                         grads.db_hh if cache.has_bias_hh else None, grads.dw_hr if proj else None, dgates, dh_new,
-                         dc_new, cache.x, cache.h, cache.c, cache.c_new, cache.w_ih, cache.w_hh, cache.w_hr,
-                         cache.gates, cache.m)
+    _, fn = _backend.kernel("lstm_cell_backward", cache.backend)
+    dx, dh, dc, dgates = _alloc("lstm_cell_backward")(dt, B=B, I=I, H=H, P=P)
+    _call("lstm_cell_backward", fn,
+          (dx, dh, dc, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+           grads.db_hh if cache.has_bias_hh else None, grads.dw_hr if proj else None, dgates, dh_new, dc_new, cache.x,
+           cache.h, cache.c, cache.c_new, cache.w_ih, cache.w_hh, cache.w_hr, cache.gates, cache.m), B and H)
     grads.dx, grads.dh0, grads.dc0 = dx, dh, dc
     return grads
 
@@ -566,18 +491,16 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
     """
     relu = _relu_flag(nonlinearity)
     x = as_float_array("x", x, 3)
-    T, B, I = x.shape
+    check_sequence_length("x", x)
+    T, B, _ = x.shape
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, H = _gru_params(x, w_ih, w_hh, b_ih, b_hh, gates=1, name="RNN")
     h0 = as_float_array("h0", h0, 2, dt, optional=True)
     check_shape("h0", h0, (B, H), "(batch, hidden_size)")
     lengths = as_lengths(lengths, B, T)
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    y = _buf.empty((T, B, H), dt)
-    h_n = np.empty((B, H), dt)
-    hs = _buf.empty((T + 1, B, H), dt)
-    k.rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu)
+    name, fn = _backend.kernel("rnn_forward")
+    y, h_n, hs = _alloc("rnn_forward")(dt, T=T, B=B, H=H)
+    _call("rnn_forward", fn, (y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu), B and H)
     cache = RNNCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, lengths, relu)
     return y, h_n, cache
 
@@ -603,19 +526,11 @@ def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
     check_shape("dy", dy, (T, B, H), "(T, batch, hidden_size), the shape of y")
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
-    k = _backend.kernels(cache.backend)
-    dx = _buf.empty((T, B, I), dt)
-    dh0 = np.empty((B, H), dt)
-    dw_ih = np.empty_like(cache.w_ih)
-    dw_hh = np.empty_like(cache.w_hh)
-    db_ih = np.empty(H, dt) if cache.has_bias_ih else None
-    db_hh = np.empty(H, dt) if cache.has_bias_hh else None
-    dg = _workspace.take((T, B, H), dt, "dg")
-    try:
-        k.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih, cache.w_hh, cache.hs,
-                       cache.lengths, cache.relu)
-    finally:
-        _workspace.give((dg, "dg"))
+    _, fn = _backend.kernel("rnn_backward", cache.backend)
+    dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg = _alloc("rnn_backward")(
+        dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh)
+    _call("rnn_backward", fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih, cache.w_hh, cache.hs,
+                               cache.lengths, cache.relu), B and H)
     return RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -636,15 +551,14 @@ def rnn_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="ta
     """One fused Elman RNN step (``torch.nn.RNNCell``). x (B, I), h (B, H) or None -> (h_new (B, H), cache)."""
     relu = _relu_flag(nonlinearity)
     x = as_float_array("x", x, 2)
-    B, I = x.shape
+    B = x.shape[0]
     dt = x.dtype
     w_ih, w_hh, b_ih, b_hh, H = _gru_params(x, w_ih, w_hh, b_ih, b_hh, gates=1, name="RNN")
     h = np.zeros((B, H), dt) if h is None else as_float_array("h", h, 2, dt)
     check_shape("h", h, (B, H), "(batch, hidden_size)")
-    name = _backend.get_backend()
-    k = _backend.kernels(name)
-    h_new = np.empty((B, H), dt)
-    k.rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu)
+    name, fn = _backend.kernel("rnn_cell_forward")
+    (h_new,) = _alloc("rnn_cell_forward")(dt, B=B, H=H)
+    _call("rnn_cell_forward", fn, (h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu), B and H)
     return h_new, RNNCellCache(name, x, h, h_new.copy(), w_ih, w_hh, b_ih is not None, b_hh is not None, relu)
 
 
@@ -672,13 +586,11 @@ def rnn_cell_backward(dh_new, cache: RNNCellCache, grads: Optional[RNNGrads] = N
         acc += [("db_ih", (H,))] if cache.has_bias_ih else []
         acc += [("db_hh", (H,))] if cache.has_bias_hh else []
         _check_accumulators(grads, acc, dt)
-    k = _backend.kernels(cache.backend)
-    dx = np.empty((B, I), dt)
-    dh = np.empty((B, H), dt)
-    dg = np.empty((B, H), dt)
-    k.rnn_cell_backward(dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-                        grads.db_hh if cache.has_bias_hh else None, dg, dh_new, cache.x, cache.h, cache.h_new,
-                        cache.w_ih, cache.w_hh, cache.relu)
+    _, fn = _backend.kernel("rnn_cell_backward", cache.backend)
+    dx, dh, dg = _alloc("rnn_cell_backward")(dt, B=B, I=I, H=H)
+    _call("rnn_cell_backward", fn, (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                                    grads.db_hh if cache.has_bias_hh else None, dg, dh_new, cache.x, cache.h,
+                                    cache.h_new, cache.w_ih, cache.w_hh, cache.relu), B and H)
     grads.dx, grads.dh0 = dx, dh
     return grads
 
