@@ -15,49 +15,37 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _backend
-from . import _buffers as _buf
-from ._validate import as_float_array
+from . import _backend, _contract
+from ._validate import as_batch_lengths, as_float_array, as_int_array, as_int_scalar
 
 __all__ = ["ctc_loss", "ctc_loss_from_logits", "log_softmax", "greedy_decode", "beam_search"]
 
 _REDUCTIONS = ("none", "sum", "mean")
+_INT32_MAX = 2**31 - 1  # beam_width and top_k are C ints in the compiled kernels
+_alloc_ctc_loss = _contract.allocator("ctc_loss")
+_alloc_beam = _contract.allocator("ctc_beam_search")
 
 
 def _int_array(name, a, ndim=None):
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        elif arr.size == 0:
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
-    if ndim is not None and arr.ndim not in ((ndim,) if isinstance(ndim, int) else ndim):
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    """Integer labels (whole-number floats accepted, as torch casts targets)."""
+    return as_int_array(name, a, ndim, integral_floats=True)
 
 
 def _prepare(log_probs, targets, input_lengths, target_lengths, blank):
     """Validated (log_probs (T,B,C), padded targets (B,Smax), input_lengths, target_lengths, unbatched)."""
     lp = as_float_array("log_probs", log_probs, (2, 3))
+    if lp.size == 0:  # as torch: "log_probs tensor must not be empty"
+        raise ValueError(f"log_probs must not be empty, got shape {lp.shape}")
     unbatched = lp.ndim == 2
     if unbatched:  # (T, C) with targets (S,), as torch accepts
         lp = lp[:, None, :]
     T, B, C = lp.shape
-    blank = int(blank)
+    blank = as_int_scalar("blank", blank)
     if not 0 <= blank < C:
         raise ValueError(f"blank = {blank} is outside [0, C={C}) for log_probs of shape {lp.shape}")
-    il = _int_array("input_lengths", [input_lengths] if unbatched and np.ndim(input_lengths) == 0 else input_lengths, 1)
-    tl = _int_array("target_lengths", [target_lengths] if unbatched and np.ndim(target_lengths) == 0
-                    else target_lengths, 1)
-    for name, a in (("input_lengths", il), ("target_lengths", tl)):
-        if a.shape != (B,):
-            raise ValueError(f"{name}: expected shape ({B},) (one per batch item of log_probs {lp.shape}), got {a.shape}")
-    if il.size and (il.min() < 0 or il.max() > T):
-        raise ValueError(f"input_lengths: every length must be in [0, T={T}], got min {il.min()}, max {il.max()}")
-    if tl.size and tl.min() < 0:
-        raise ValueError(f"target_lengths: lengths must be >= 0, got min {tl.min()}")
+    what = f"(one per batch item of log_probs {lp.shape})"
+    il = as_batch_lengths("input_lengths", input_lengths, B, upper=T, what=what)
+    tl = as_batch_lengths("target_lengths", target_lengths, B, what=what)
     tg = _int_array("targets", targets, (1, 2))
     if unbatched and tg.ndim == 1:
         tg = tg[None, :]
@@ -111,19 +99,14 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     lp, tg, il, tl, unbatched = _prepare(log_probs, targets, input_lengths, target_lengths, blank)
     T, B, C = lp.shape
     dt = lp.dtype
-    Smax = tg.shape[1]
-    Smax2 = 2 * Smax + 3
-    k = _backend.kernels()
-    loss = np.empty(B, dt)
-    # workspace of the kernels' signature, not used any more (csrc/ctc.h): np.empty touches no pages
-    alpha = np.empty((B, T, Smax2), dt)
-    beta = np.empty((B, T, Smax2), dt)
-    grad = _buf.empty((T, B, C), dt) if return_grad else None
+    _, fn = _backend.kernel("ctc_loss")
+    # alpha, beta: in the kernels' signature but unused (rnnfast/_contract.py): np.empty touches no page
+    loss, grad, alpha, beta = _alloc_ctc_loss(dt, T=T, B=B, C=C, W=2 * tg.shape[1] + 3, return_grad=return_grad)
     if reduction == "mean":
         scale = (1.0 / (np.maximum(tl, 1) * max(B, 1))).astype(dt)
     else:
         scale = np.ones(B, dt)
-    k.ctc_loss(loss, grad, alpha, beta, lp, tg, il, tl, scale, int(blank), bool(zero_infinity))
+    fn(loss, grad, alpha, beta, lp, tg, il, tl, scale, int(blank), bool(zero_infinity))
     if reduction == "none":
         out = loss[0] if unbatched else loss
     elif reduction == "sum":
@@ -156,18 +139,17 @@ def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, *, blan
 
 # ---------------------------------------------------------------------------------------- decoding
 def _decode_inputs(log_probs, input_lengths, blank):
+    """(log_probs (T,B,C), input_lengths (B,), blank); a scalar input_lengths is accepted for unbatched
+    (T, C) input or a batch of one, as :func:`ctc_loss` accepts it."""
     lp = as_float_array("log_probs", log_probs, (2, 3))
     if lp.ndim == 2:
         lp = lp[:, None, :]
     T, B, C = lp.shape
-    il = _int_array("input_lengths", np.full(B, T) if input_lengths is None else input_lengths, 1)
-    if il.shape != (B,):
-        raise ValueError(f"input_lengths: expected shape ({B},), got {il.shape}")
-    if il.size and (il.min() < 0 or il.max() > T):
-        raise ValueError(f"input_lengths: every length must be in [0, T={T}], got min {il.min()}, max {il.max()}")
-    if not 0 <= int(blank) < C:
+    il = as_batch_lengths("input_lengths", np.full(B, T) if input_lengths is None else input_lengths, B, upper=T)
+    blank = as_int_scalar("blank", blank)
+    if not 0 <= blank < C:
         raise ValueError(f"blank = {blank} is outside [0, C={C})")
-    return lp, il, int(blank)
+    return lp, il, blank
 
 
 def greedy_decode(log_probs, input_lengths=None, *, blank: int = 0) -> list:
@@ -198,18 +180,17 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
 
     Returns, per batch item, a list of ``top_k`` ``(labels, log_score)`` pairs, best first (the
     score includes the LM terms when an LM is given). Without an LM this runs the active backend's
-    kernel (``csrc/ctc_decode.h``); LM fusion runs the Python reference (``rnnfast._numpy.ctc``).
+    kernel (``csrc/ctc_decode.h``); LM fusion runs the registered ``ctc_beam_search_item`` kernel, which
+    only the NumPy backend has (Python callbacks), whatever the active backend.
     """
-    if int(beam_width) < 1 or int(top_k) < 1:
-        raise ValueError(f"beam_width and top_k must be >= 1, got {beam_width}, {top_k}")
+    beam_width = as_int_scalar("beam_width", beam_width, 1, _INT32_MAX)
+    top_k = as_int_scalar("top_k", top_k, 1, _INT32_MAX)
     lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
     T, B, C = lp.shape
     if lm is None:  # the kernel of the active backend
-        K = int(top_k)
-        labels = np.empty((B, K, T), np.int64)
-        lengths = np.empty((B, K), np.int64)
-        scores = np.empty((B, K), lp.dtype)
-        _backend.kernels().ctc_beam_search(labels, lengths, scores, lp, il, blank, int(beam_width), K)
+        K = top_k
+        labels, lengths, scores = _alloc_beam(lp.dtype, B=B, K=K, T=T)
+        _backend.kernel("ctc_beam_search")[1](labels, lengths, scores, lp, il, blank, beam_width, K)
         return [[(labels[b, j, :lengths[b, j]].tolist(), float(scores[b, j])) for j in range(K) if lengths[b, j] >= 0]
                 for b in range(B)]
     if callable(lm):
@@ -218,7 +199,5 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
         lm_fn = lambda prefix, c: lm.get((prefix, c), lm.get(((), c), -math.inf))  # noqa: E731
     else:
         raise TypeError("lm must be a dict {(prefix, label): log_prob} or a callable(prefix, label)")
-    from ._numpy.ctc import beam_search_item  # LM fusion: the readable reference, in Python
-
-    return [beam_search_item(lp[:, b], int(il[b]), blank, int(beam_width), lm_fn, alpha, beta)[:int(top_k)]
-            for b in range(B)]
+    _, item = _backend.kernel("ctc_beam_search_item")  # LM fusion: Python callbacks, the NumPy backend's
+    return [item(lp[:, b], int(il[b]), blank, beam_width, lm_fn, alpha, beta)[:top_k] for b in range(B)]

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend
-from ._validate import as_float_array
-from .ctc import _int_array
+from . import _backend, _contract
+from ._validate import as_float_array, as_int_array
+
+
+def _int_array(name, a, ndim=None):
+    """Integers; whole-number floats accepted (MyTorch's course code passes float lengths)."""
+    return as_int_array(name, a, ndim, integral_floats=True)
 
 __all__ = ["prob_alpha_beta", "prob_ctc_loss", "extend_target_with_blank"]
 
@@ -45,7 +49,7 @@ def extend_target_with_blank(target, blank: int = 0):
 def prob_alpha_beta(y, ext, skip, *, compute=_OUTPUTS):
     """Forward, backward and posterior probabilities of one sequence, exactly as the MyTorch spec
     defines them (raw probabilities, no rescaling: like the spec's, they underflow to 0 for long
-    sequences; :func:`prob_ctc_loss` works in log space and does not).
+    sequences; :func:`prob_ctc_loss` rescales every row, falling back to log space, and does not).
 
     Parameters
     ----------
@@ -87,10 +91,9 @@ def prob_alpha_beta(y, ext, skip, *, compute=_OUTPUTS):
     if unknown:
         raise ValueError(f"compute: unknown outputs {sorted(unknown)}; choose from {_OUTPUTS}")
     want_g = "gamma" in compute
-    alpha = np.empty((T, S), y.dtype) if ("alpha" in compute or want_g) else None
-    beta = np.empty((T, S), y.dtype) if ("beta" in compute or want_g) else None
-    gamma = np.empty((T, S), y.dtype) if want_g else None
-    _backend.kernels().ctc_prob_alpha_beta(alpha, beta, gamma, y, e, sk)
+    alpha, beta, gamma = _contract.allocate("ctc_prob_alpha_beta", y.dtype, T=T, S=S, alpha="alpha" in compute or want_g,
+                                            beta="beta" in compute or want_g, gamma=want_g)
+    _backend.kernel("ctc_prob_alpha_beta")[1](alpha, beta, gamma, y, e, sk)
     return (alpha if "alpha" in compute else None, beta if "beta" in compute else None, gamma)
 
 
@@ -144,15 +147,13 @@ def prob_ctc_loss(y, targets, input_lengths, target_lengths, blank: int = 0, *, 
     gamma : (B, T, Smax) with Smax = 2 max(target_lengths) + 1, item b's posteriors in
         ``gamma[b, :T_b, :2 L_b + 1]``, zeros elsewhere (only with ``return_gamma``).
 
-    The recursions run in log space, so long sequences do not underflow; gamma is normalised per
+    The recursions are rescaled per frame (and redone in log space where a row underflows), so long
+    sequences do not underflow; gamma is normalised per
     frame as the spec defines it, and states with gamma = 0 contribute 0 to the loss and gradient.
     """
     y, tg, il, tl, blank = _prepare(y, targets, input_lengths, target_lengths, blank)
     T, B, C = y.shape
     Smax = 2 * (int(tl.max()) if B else 0) + 1
-    loss = np.empty(B, y.dtype)
-    grad = np.empty((T, B, C), y.dtype)
-    gamma = np.empty((B, T, Smax), y.dtype)
-    work = np.empty((B, 2, Smax), y.dtype)
-    _backend.kernels().ctc_prob_loss(loss, grad, gamma, work, y, tg, il, tl, blank)
+    loss, grad, gamma, work = _contract.allocate("ctc_prob_loss", y.dtype, T=T, B=B, C=C, W=Smax)
+    _backend.kernel("ctc_prob_loss")[1](loss, grad, gamma, work, y, tg, il, tl, blank)
     return (loss, grad, gamma) if return_gamma else (loss, grad)
