@@ -4,14 +4,31 @@ from ._blas_arch import select_openblas_coretype as _select_openblas_coretype
 
 _select_openblas_coretype()  # before anything loads SciPy's OpenBLAS (see rnnfast/_blas_arch.py)
 
-from ._backend import available_backends, get_backend, set_backend, use_backend  # noqa: F401
-from ._threads import get_num_threads, set_num_threads  # noqa: F401
-from . import functional  # noqa: F401
+from . import functional
+from ._backend import (
+    BACKENDS,
+    available_backends,
+    backend_errors,
+    get_backend,
+    set_backend,
+    use_backend,
+)
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["available_backends", "get_backend", "set_backend", "use_backend", "get_num_threads",
-           "set_num_threads", "functional", "nn"]
+__all__ = [
+    "BACKENDS",
+    "available_backends",
+    "backend_errors",
+    "functional",
+    "get_backend",
+    "get_num_threads",
+    "nn",
+    "set_backend",
+    "set_num_threads",
+    "use_backend",
+]
 
 
 def __getattr__(name):  # lazy submodules

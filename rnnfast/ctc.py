@@ -200,4 +200,5 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
     else:
         raise TypeError("lm must be a dict {(prefix, label): log_prob} or a callable(prefix, label)")
     _, item = _backend.kernel("ctc_beam_search_item")  # LM fusion: Python callbacks, the NumPy backend's
-    return [item(lp[:, b], int(il[b]), blank, beam_width, lm_fn, alpha, beta)[:top_k] for b in range(B)]
+    return [item(np.ascontiguousarray(lp[:, b]), int(il[b]), blank, beam_width, lm_fn, alpha, beta)[:top_k]
+            for b in range(B)]

@@ -1,0 +1,201 @@
+"""The kernel contract (rnnfast/_contract.py) is the one declaration every backend and the functional
+layer follow: each backend's kernels take exactly the declared arguments in the declared order; every
+call the functional layer makes matches the declared roles, dtypes and shapes; a backend lacking a
+kernel falls back to the next one."""
+import inspect
+import logging
+import re
+import types
+
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import _backend, _contract, ctc, ctc_prob
+from rnnfast import functional as F
+
+BACKENDS = rnnfast.available_backends()
+KERNEL_PREFIXES = ("gru_", "lstm_", "rnn_", "ctc_")
+
+
+def _pybind_names(fn, name):
+    """Argument names from a pybind11 function's docstring: ``name(a: object, b: bool) -> None``."""
+    m = re.match(rf"{name}\((.*?)\)\s*->", (fn.__doc__ or "").strip())
+    assert m, f"no pybind11 signature in the docstring of {name}: {fn.__doc__!r}"
+    return [p.split(":")[0].split("=")[0].strip() for p in m.group(1).split(",") if p.strip()]
+
+
+def kernel_arg_names(backend, name):
+    fn = getattr(_backend.kernels(backend), name, None)
+    if fn is None:
+        return None
+    if backend == "cpp":
+        return _pybind_names(fn, name)
+    return list(inspect.signature(inspect.unwrap(fn)).parameters)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kernel", sorted(_contract.KERNELS))
+def test_backend_kernel_arguments_match_the_declaration(backend, kernel):
+    got = kernel_arg_names(backend, kernel)
+    if got is None:
+        assert kernel in _contract.OPTIONAL_KERNELS, f"backend {backend!r} lacks the required kernel {kernel!r}"
+        return
+    assert got == _contract.names(kernel), f"{backend}.{kernel}: arguments differ from rnnfast/_contract.py"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_kernel_is_declared(backend):
+    mod = _backend.kernels(backend)
+    exported = {n for n in dir(mod) if n.startswith(KERNEL_PREFIXES) and callable(getattr(mod, n))}
+    assert exported <= set(_contract.KERNELS), f"undeclared kernels in {backend}: {exported - set(_contract.KERNELS)}"
+
+
+def test_reference_backend_has_every_kernel():
+    assert all(hasattr(_backend.kernels("numpy"), k) for k in _contract.KERNELS)
+
+
+def test_pybind_signature_parser_reads_names():
+    doc = "gru_forward(y: object, h_n: object, reset_after: bool) -> None\n\nmore text"
+    assert _pybind_names(types.SimpleNamespace(__doc__=doc), "gru_forward") == ["y", "h_n", "reset_after"]
+
+
+# ------------------------------------------------------------------------------------ allocation
+def test_allocate_follows_the_declared_shapes_and_conditions():
+    dt = np.dtype(np.float32)
+    outs = _contract.allocate("gru_backward", dt, T=4, B=3, I=2, H=5, has_bias_ih=True, reset_after=True)
+    decl = [a for a in _contract.KERNELS["gru_backward"] if a.role in ("out", "work")]
+    assert [a.name for a in decl] == ["dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "dgx", "dgh", "dtmp"]
+    shapes = [None if a is None else a.shape for a in outs]
+    assert shapes == [(4, 3, 2), (3, 5), (15, 2), (15, 5), (15,), None, (4, 3, 15), (4, 3, 15), (3, 5)]
+    assert all(a is None or (a.dtype == dt and a.flags.c_contiguous) for a in outs)
+    labels, _, scores = _contract.allocate("ctc_beam_search", np.dtype(np.float64), B=2, K=3, T=7)
+    assert labels.dtype == np.int64 and labels.shape == (2, 3, 7) and scores.dtype == np.float64
+
+
+# ------------------------------------------------------------------------- calls follow the contract
+def _every_kernel_call():
+    """Calls through the public API reaching every declared kernel, with and without the optional
+    arrays (biases, projection, lengths, reset_after both ways, gradients)."""
+    r = np.random.default_rng(0)
+    n = lambda *s: r.standard_normal(s)
+    T, B, I, H, P = 3, 2, 4, 5, 3
+    lengths = np.array([3, 1])
+    for ra in (True, False):
+        _, _, c = F.gru_forward(n(T, B, I), n(B, H), n(3 * H, I), n(3 * H, H), n(3 * H), None, reset_after=ra,
+                                lengths=lengths)
+        F.gru_backward(n(T, B, H), None, c)
+        _, cc = F.gru_cell_forward(n(B, I), None, n(3 * H, I), n(3 * H, H), None, n(3 * H), reset_after=ra)
+        F.gru_cell_backward(n(B, H), cc, F.gru_cell_backward(n(B, H), cc))
+    for w_hr in (None, n(P, H)):
+        S = H if w_hr is None else P
+        _, _, _, c = F.lstm_forward(n(T, B, I), None, n(B, H), n(4 * H, I), n(4 * H, S), n(4 * H), n(4 * H),
+                                    w_hr=w_hr, lengths=lengths)
+        F.lstm_backward(n(T, B, S), n(B, S), None, c)
+        _, _, cc = F.lstm_cell_forward(n(B, I), n(B, S), None, n(4 * H, I), n(4 * H, S), None, None, w_hr=w_hr)
+        F.lstm_cell_backward(n(B, S), None, cc, F.lstm_cell_backward(None, n(B, H), cc))
+    for nl in ("tanh", "relu"):
+        _, _, c = F.rnn_forward(n(T, B, I), None, n(H, I), n(H, H), n(H), n(H), nonlinearity=nl)
+        F.rnn_backward(None, n(B, H), c)
+        _, cc = F.rnn_cell_forward(n(B, I), n(B, H), n(H, I), n(H, H), nonlinearity=nl)
+        F.rnn_cell_backward(n(B, H), cc)
+    lp = ctc.log_softmax(n(6, 2, 4))
+    for rg in (False, True):
+        ctc.ctc_loss(lp, [[1, 2], [3, 0]], [6, 5], [2, 1], return_grad=rg)
+    ctc.beam_search(lp, [6, 4], beam_width=3, top_k=2)
+    ctc.beam_search(lp, [6, 4], beam_width=3, lm={((), 1): -0.1}, alpha=0.5)
+    y = np.abs(n(6, 2, 4)) + 0.1
+    ext, skip = ctc_prob.extend_target_with_blank([1, 2])
+    ctc_prob.prob_alpha_beta(y[:, 0], ext, skip)
+    ctc_prob.prob_alpha_beta(y[:, 0], ext, skip, compute=("beta",))
+    ctc_prob.prob_ctc_loss(y, np.array([[1, 2], [3, 3]]), [6, 5], [2, 2])
+
+
+@pytest.fixture
+def checking(monkeypatch):
+    """Every kernel resolved from now on checks its call against the declaration first."""
+    monkeypatch.setattr(_contract, "CHECK_CALLS", True)
+    monkeypatch.setattr(_backend, "_resolved", {})
+    seen = set()
+    real = _contract.check_call
+
+    def record(kernel, args, kwargs=None):
+        seen.add(kernel)
+        return real(kernel, args, kwargs)
+
+    monkeypatch.setattr(_contract, "check_call", record)
+    yield seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_functional_calls_match_the_declaration(backend, checking):
+    with rnnfast.use_backend(backend):
+        _every_kernel_call()
+    assert checking == set(_contract.KERNELS), f"kernels never called: {set(_contract.KERNELS) - checking}"
+
+
+def test_check_call_catches_swapped_and_misshaped_arguments():
+    T, B, I, H = 3, 2, 4, 5
+    dt = np.dtype(np.float64)
+    outs = list(_contract.allocate("rnn_forward", dt, T=T, B=B, H=H))
+    ins = [np.zeros((T, B, I)), None, np.zeros((H, I)), np.zeros((H, H)), None, None, None, False]
+    env = _contract.check_call("rnn_forward", outs + ins)
+    assert env == {"T": T, "B": B, "H": H, "I": I}
+    swapped = outs + [ins[0], None, ins[3], ins[2]] + ins[4:]  # w_ih and w_hh exchanged
+    with pytest.raises(_contract.ContractError, match="rnn_forward: argument 'w_ih'"):
+        _contract.check_call("rnn_forward", swapped)
+    with pytest.raises(_contract.ContractError, match=r"argument 'hs': expected shape \(T \+ 1, B, H\) = \(4, 2, 5\)"):
+        _contract.check_call("rnn_forward", [outs[0], outs[1], np.zeros((T, B, H))] + ins)
+    with pytest.raises(_contract.ContractError, match="argument 'x': expected dtype float64 like the other"):
+        _contract.check_call("rnn_forward", outs + [ins[0].astype(np.float32)] + ins[1:])
+    with pytest.raises(_contract.ContractError, match="argument 'relu': expected a Python bool"):
+        _contract.check_call("rnn_forward", outs + ins[:-1] + ["yes"])
+    ro = outs[1].copy()
+    ro.flags.writeable = False
+    with pytest.raises(_contract.ContractError, match="argument 'h_n' is read-only"):
+        _contract.check_call("rnn_forward", [outs[0], ro, outs[2]] + ins)
+    with pytest.raises(_contract.ContractError, match="expected 11 arguments"):
+        _contract.check_call("rnn_forward", outs + ins[:-1])
+
+
+# ------------------------------------------------------------------------------ per-kernel fallback
+@pytest.mark.skipif("cpp" not in BACKENDS or "numba" not in BACKENDS, reason="needs the cpp and numba backends")
+def test_a_missing_kernel_falls_back_to_the_next_backend(monkeypatch, caplog):
+    real = _backend.kernels("cpp")
+    partial = types.SimpleNamespace(**{k: getattr(real, k) for k in _contract.KERNELS
+                                       if hasattr(real, k) and k != "gru_cell_forward"})
+    monkeypatch.setitem(_backend._loaded, "cpp", partial)
+    monkeypatch.setattr(_backend, "_resolved", {})
+    r = np.random.default_rng(1)
+    x, h, w_ih, w_hh = r.standard_normal((2, 3)), r.standard_normal((2, 4)), r.standard_normal((12, 3)), \
+        r.standard_normal((12, 4))
+    with caplog.at_level(logging.DEBUG, logger="rnnfast"), rnnfast.use_backend("cpp"):
+        h_new, cache = F.gru_cell_forward(x, h, w_ih, w_hh)
+        grads = F.gru_cell_backward(np.ones((2, 4)), cache)  # cpp has the backward: it runs there
+    assert cache.backend == "numba"
+    assert "backend 'cpp' has no kernel 'gru_cell_forward'; running it on 'numba'" in caplog.text
+    assert _backend.kernel("gru_cell_backward", "cpp")[0] == "cpp"
+    with rnnfast.use_backend("numpy"):
+        ref, rc = F.gru_cell_forward(x, h, w_ih, w_hh)
+        rg = F.gru_cell_backward(np.ones((2, 4)), rc)
+    np.testing.assert_allclose(h_new, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grads.dw_hh, rg.dw_hh, rtol=1e-10, atol=1e-12)
+
+
+def test_kernel_only_the_reference_has_resolves_to_it():
+    for b in BACKENDS:
+        name, fn = _backend.kernel("ctc_beam_search_item", b)
+        assert name == "numpy"
+        assert inspect.unwrap(fn) is _backend.kernels("numpy").ctc_beam_search_item
+
+
+def test_unknown_kernel_and_backend_errors(monkeypatch):
+    with pytest.raises(ValueError, match="unknown kernel 'gru_peephole'"):
+        _backend.kernel("gru_peephole", "numpy")
+    errs = rnnfast.backend_errors()
+    assert isinstance(errs, dict) and set(errs) <= set(_backend.BACKENDS)
+    assert set(errs) | set(rnnfast.available_backends()) == set(_backend.BACKENDS)
+    monkeypatch.setitem(_backend._errors, "numba", "ImportError: No module named 'numba'")
+    assert rnnfast.backend_errors()["numba"] == "ImportError: No module named 'numba'"
+    errs["cpp"] = "changed"  # a copy: the registry's record is not the caller's to change
+    assert rnnfast.backend_errors().get("cpp") != "changed"
