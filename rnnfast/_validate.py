@@ -52,6 +52,9 @@ def as_float_array(name: str, a, ndim: int | tuple | None = None, dtype=None, op
         if arr.ndim not in nd:
             want = " or ".join(str(d) for d in nd)
             raise ValueError(f"{name}: expected {want} dimensions, got shape {arr.shape}")
+    flags = arr.flags
+    if flags.c_contiguous and flags.aligned and arr.dtype is dt:
+        return arr
     return _canonical(arr, dt)
 
 
@@ -98,10 +101,15 @@ def as_batch_lengths(name: str, a, B: int, *, upper: int | None = None, upper_na
     if arr.shape != (B,):
         raise ValueError(f"{name}: expected shape ({B},) {what or '(one length per batch item)'}, got {arr.shape}")
     if arr.size:
-        lo, hi = arr.min(), arr.max()
-        if upper is not None and (lo < 0 or hi > upper):
-            raise ValueError(f"{name}: every length must be in [0, {upper_name}={upper}], got min {lo}, max {hi}")
-        if lo < 0:
+        # a ufunc reduction costs ~2 us however small the array; short batches go through Python ints
+        small = arr.size <= 64
+        vals = arr.tolist() if small else arr
+        lo = min(vals) if small else arr.min()
+        if upper is not None:
+            hi = max(vals) if small else arr.max()
+            if lo < 0 or hi > upper:
+                raise ValueError(f"{name}: every length must be in [0, {upper_name}={upper}], got min {lo}, max {hi}")
+        elif lo < 0:
             raise ValueError(f"{name}: lengths must be >= 0, got min {lo}")
     return arr
 
