@@ -199,3 +199,26 @@ def test_unknown_kernel_and_backend_errors(monkeypatch):
     assert rnnfast.backend_errors()["numba"] == "ImportError: No module named 'numba'"
     errs["cpp"] = "changed"  # a copy: the registry's record is not the caller's to change
     assert rnnfast.backend_errors().get("cpp") != "changed"
+
+
+def test_bad_backend_variable_is_named_in_the_error():
+    import os
+    import subprocess
+    import sys
+
+    code = "import rnnfast\ntry:\n    rnnfast.get_backend()\nexcept ValueError as e:\n    print(e)"
+    env = dict(os.environ, RNNFAST_BACKEND="bogus")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "RNNFAST_BACKEND='bogus': unknown backend 'bogus'; choose from ('cpp', 'numba', 'numpy')" in out.stdout
+
+
+def test_set_backend_overrides_the_environment_variable():
+    import os
+    import subprocess
+    import sys
+
+    code = "import rnnfast\nrnnfast.set_backend('numpy')\nprint(rnnfast.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, RNNFAST_BACKEND="cpp"),
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "numpy", out.stderr
