@@ -222,3 +222,24 @@ def test_set_backend_overrides_the_environment_variable():
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, RNNFAST_BACKEND="cpp"),
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "numpy", out.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_changed_cache_is_refused_before_any_kernel_reads_it(backend):
+    """numba and numpy kernels do not check their arrays: the functional layer checks what a backward
+    reads from the cache (the compiled bindings check it themselves)."""
+    r = np.random.default_rng(2)
+    n = lambda *s: r.standard_normal(s)
+    with rnnfast.use_backend(backend):
+        _, _, c = F.gru_forward(n(4, 2, 3), None, n(15, 3), n(15, 5), lengths=np.array([4, 2]))
+        c.hs = c.hs[:4].copy()  # one state short
+        with pytest.raises(ValueError, match=r"hs.*\(5, 2, 5\)"):
+            F.gru_backward(n(4, 2, 5), None, c)
+        _, _, cc = F.lstm_cell_forward(n(2, 3), None, None, n(20, 3), n(20, 5))
+        cc.gates = cc.gates.astype(np.float32)
+        with pytest.raises((ValueError, TypeError), match="gates"):
+            F.lstm_cell_backward(n(2, 5), None, cc)
+        _, _, rc = F.rnn_forward(n(4, 2, 3), None, n(5, 3), n(5, 5), lengths=np.array([4, 2]))
+        rc.lengths = np.array([4])
+        with pytest.raises(ValueError, match="lengths"):
+            F.rnn_backward(None, n(2, 5), rc)

@@ -236,6 +236,33 @@ def allocator(kernel: str):
     return _ALLOCATORS[kernel]
 
 
+def shape_checker(kernel: str, names):
+    """A generated function ``check(args, dt, **symbols)`` verifying the arrays ``names`` of a call of
+    ``kernel``: None only where allowed, else the declared shape, dtype and C-contiguity. The functional
+    layer runs it on what a backward pass reads from a forward's cache (a cache is a plain object a
+    caller can change) before a backend without checks of its own (numba, numpy) reads them."""
+    decl = {a.name: (i, a) for i, a in enumerate(KERNELS[kernel])}
+    syms = sorted({n for nm in names for e in decl[nm][1].shape for n in compile(e, "<s>", "eval").co_names})
+    lines = [f"def check(args, dt, *, {', '.join(syms)}):"]
+    for nm in names:
+        i, a = decl[nm]
+        shape = "(" + ", ".join(a.shape) + ("," if len(a.shape) == 1 else "") + ")"
+        dt = "dt" if a.dtype == "float" else "_i64"
+        lines.append(f"    v = args[{i}]")
+        none = "pass" if a.optional else f"_fail({kernel!r}, {nm!r}, v, {shape}, {dt})"
+        lines.append(f"    if v is None:\n        {none}")
+        lines.append(f"    elif v.shape != {shape} or v.dtype != {dt} or not v.flags.c_contiguous:")
+        lines.append(f"        _fail({kernel!r}, {nm!r}, v, {shape}, {dt})")
+    env = {"_fail": _fail_shape, "_i64": np.dtype(np.int64)}
+    exec(compile("\n".join(lines) + "\n", f"<rnnfast._contract checker {kernel}>", "exec"), env)  # noqa: S102
+    return env["check"]
+
+
+def _fail_shape(kernel, name, v, shape, dt):
+    raise ContractError(f"{kernel}: {name} (from the forward's cache) must be a C-contiguous array of shape "
+                        f"{shape}, dtype {dt}; got {_describe(v)}: was the cache changed after the forward?")
+
+
 def zero_outputs(kernel: str, args) -> None:
     """Set every ``out`` array of a call to 0 (an empty problem: nothing for the kernel to compute)."""
     for a, v in zip(KERNELS[kernel], args):

@@ -41,6 +41,26 @@ _alloc = {k: _contract.allocator(k) for k in _contract.KERNELS if k.startswith((
 _zero = _contract.zero_outputs
 
 
+_FROM_CACHE = {  # what each backward reads from its forward's cache
+    "gru_backward": ("x", "w_ih", "w_hh", "hs", "gates", "hn", "lengths"),
+    "gru_cell_backward": ("x", "h", "w_ih", "w_hh", "gates", "hn"),
+    "lstm_backward": ("x", "w_ih", "w_hh", "w_hr", "hs", "cs", "gates", "ms", "lengths"),
+    "lstm_cell_backward": ("x", "h", "c", "c_new", "w_ih", "w_hh", "w_hr", "gates", "m"),
+    "rnn_backward": ("x", "w_ih", "w_hh", "hs", "lengths"),
+    "rnn_cell_backward": ("x", "h", "h_new", "w_ih", "w_hh"),
+}
+_check_cache = {k: _contract.shape_checker(k, names) for k, names in _FROM_CACHE.items()}
+
+
+def _call_backward(kernel: str, backend: str, fn, args, nonempty, dt, **dims) -> None:
+    """:func:`_call` for a backward kernel. The compiled bindings check every array themselves; before a
+    backend without such checks reads the cache's arrays, their shapes are checked here (a cache is a
+    plain object: a changed one must raise, not read out of bounds)."""
+    if backend != "cpp":
+        _check_cache[kernel](args, dt, **dims)
+    _call(kernel, fn, args, nonempty)
+
+
 def _call(kernel: str, fn, args, nonempty) -> None:
     """Run ``fn(*args)``; for an empty problem (no batch rows or no hidden units) there is nothing to
     compute and the outputs are zeros (every backend alike, no kernel runs)."""
@@ -149,12 +169,13 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
     check_shape("dy", dy, (T, B, H), "(T, batch, hidden_size), the shape of y")
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
-    _, fn = _backend.kernel("gru_backward", cache.backend)
+    runs, fn = _backend.kernel("gru_backward", cache.backend)
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp = _alloc("gru_backward")(
         dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
         reset_after=cache.reset_after)
-    _call("gru_backward", fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, cache.w_ih,
-                               cache.w_hh, cache.hs, cache.gates, cache.hn, cache.lengths, cache.reset_after), B and H)
+    _call_backward("gru_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x,
+                                              cache.w_ih, cache.w_hh, cache.hs, cache.gates, cache.hn, cache.lengths,
+                                              cache.reset_after), B and H, dt, T=T, B=B, I=I, H=H)
     return GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -216,11 +237,12 @@ def gru_cell_backward(dh_new, cache: GRUCellCache, grads: Optional[GRUGrads] = N
         acc += [("db_ih", (3 * H,))] if cache.has_bias_ih else []
         acc += [("db_hh", (3 * H,))] if cache.has_bias_hh else []
         _check_accumulators(grads, acc, dt)
-    _, fn = _backend.kernel("gru_cell_backward", cache.backend)
+    runs, fn = _backend.kernel("gru_cell_backward", cache.backend)
     dx, dh, dgx, dgh, dtmp = _alloc("gru_cell_backward")(dt, B=B, I=I, H=H)
-    _call("gru_cell_backward", fn, (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-                                    grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new, cache.x,
-                                    cache.h, cache.w_ih, cache.w_hh, cache.gates, cache.hn, cache.reset_after), B and H)
+    _call_backward("gru_cell_backward", runs, fn,
+                   (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                    grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new, cache.x, cache.h, cache.w_ih,
+                    cache.w_hh, cache.gates, cache.hn, cache.reset_after), B and H, dt, B=B, I=I, H=H)
     grads.dx, grads.dh0 = dx, dh
     return grads
 
@@ -346,13 +368,14 @@ def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
     check_shape("dh_n", dh_n, (B, P), "(batch, P), the shape of h_n")
     dc_n = as_float_array("dc_n", dc_n, 2, dt, optional=True)
     check_shape("dc_n", dc_n, (B, H), "(batch, hidden_size), the shape of c_n")
-    _, fn = _backend.kernel("lstm_backward", cache.backend)
+    runs, fn = _backend.kernel("lstm_backward", cache.backend)
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs = _alloc("lstm_backward")(
         dt, T=T, B=B, I=I, H=H, P=P, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
         proj=cache.w_hr is not None)
-    _call("lstm_backward", fn, (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x,
-                                cache.w_ih, cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms,
-                                cache.lengths), B and H)
+    _call_backward("lstm_backward", runs, fn,
+                   (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, cache.w_ih,
+                    cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms, cache.lengths), B and H, dt,
+                   T=T, B=B, I=I, H=H, P=P)
     return LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr)
 
 
@@ -424,12 +447,13 @@ def lstm_cell_backward(dh_new, dc_new, cache: LSTMCellCache, grads: Optional[LST
         acc += [("db_hh", (G,))] if cache.has_bias_hh else []
         acc += [("dw_hr", (P, H))] if proj else []
         _check_accumulators(grads, acc, dt)
-    _, fn = _backend.kernel("lstm_cell_backward", cache.backend)
+    runs, fn = _backend.kernel("lstm_cell_backward", cache.backend)
     dx, dh, dc, dgates = _alloc("lstm_cell_backward")(dt, B=B, I=I, H=H, P=P)
-    _call("lstm_cell_backward", fn,
-          (dx, dh, dc, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-           grads.db_hh if cache.has_bias_hh else None, grads.dw_hr if proj else None, dgates, dh_new, dc_new, cache.x,
-           cache.h, cache.c, cache.c_new, cache.w_ih, cache.w_hh, cache.w_hr, cache.gates, cache.m), B and H)
+    _call_backward("lstm_cell_backward", runs, fn,
+                   (dx, dh, dc, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                    grads.db_hh if cache.has_bias_hh else None, grads.dw_hr if proj else None, dgates, dh_new, dc_new,
+                    cache.x, cache.h, cache.c, cache.c_new, cache.w_ih, cache.w_hh, cache.w_hr, cache.gates, cache.m),
+                   B and H, dt, B=B, I=I, H=H, P=P)
     grads.dx, grads.dh0, grads.dc0 = dx, dh, dc
     return grads
 
@@ -526,11 +550,12 @@ def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
     check_shape("dy", dy, (T, B, H), "(T, batch, hidden_size), the shape of y")
     dh_n = as_float_array("dh_n", dh_n, 2, dt, optional=True)
     check_shape("dh_n", dh_n, (B, H), "(batch, hidden_size), the shape of h_n")
-    _, fn = _backend.kernel("rnn_backward", cache.backend)
+    runs, fn = _backend.kernel("rnn_backward", cache.backend)
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg = _alloc("rnn_backward")(
         dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh)
-    _call("rnn_backward", fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih, cache.w_hh, cache.hs,
-                               cache.lengths, cache.relu), B and H)
+    _call_backward("rnn_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih,
+                                              cache.w_hh, cache.hs, cache.lengths, cache.relu), B and H, dt,
+                   T=T, B=B, I=I, H=H)
     return RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -586,11 +611,12 @@ def rnn_cell_backward(dh_new, cache: RNNCellCache, grads: Optional[RNNGrads] = N
         acc += [("db_ih", (H,))] if cache.has_bias_ih else []
         acc += [("db_hh", (H,))] if cache.has_bias_hh else []
         _check_accumulators(grads, acc, dt)
-    _, fn = _backend.kernel("rnn_cell_backward", cache.backend)
+    runs, fn = _backend.kernel("rnn_cell_backward", cache.backend)
     dx, dh, dg = _alloc("rnn_cell_backward")(dt, B=B, I=I, H=H)
-    _call("rnn_cell_backward", fn, (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
-                                    grads.db_hh if cache.has_bias_hh else None, dg, dh_new, cache.x, cache.h,
-                                    cache.h_new, cache.w_ih, cache.w_hh, cache.relu), B and H)
+    _call_backward("rnn_cell_backward", runs, fn,
+                   (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
+                    grads.db_hh if cache.has_bias_hh else None, dg, dh_new, cache.x, cache.h, cache.h_new, cache.w_ih,
+                    cache.w_hh, cache.relu), B and H, dt, B=B, I=I, H=H)
     grads.dx, grads.dh0 = dx, dh
     return grads
 
