@@ -36,6 +36,9 @@ GRU_BAD = [
     (dict(lengths=[-1, 2]), ValueError, r"lengths: every length must be in \[0, T=3\].*min -1"),
     (dict(lengths=[1, 2, 3]), ValueError, r"lengths: expected shape \(2,\)"),
     (dict(lengths=[1.5, 2]), TypeError, "lengths: expected integers"),
+    (dict(lengths=[1.0, 2.0]), TypeError, "lengths: expected integers, got dtype float64"),  # as torch
+    (dict(x=np.zeros((0, 2, 4))), ValueError, r"x: expected sequence length to be larger than 0, got shape \(0, 2, 4\)"),
+    (dict(x=np.zeros((3, 2, 4), np.complex128)), TypeError, "x: expected float32 or float64, got dtype complex128"),
 ]
 
 

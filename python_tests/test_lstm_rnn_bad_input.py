@@ -50,6 +50,8 @@ LSTM_BAD = [
     (dict(lengths=[-1, 2]), ValueError, r"lengths: every length must be in \[0, T=3\].*min -1"),
     (dict(lengths=[1, 2, 3]), ValueError, r"lengths: expected shape \(2,\)"),
     (dict(lengths=[1.5, 2]), TypeError, "lengths: expected integers"),
+    (dict(lengths=[1.0, 2.0]), TypeError, "lengths: expected integers, got dtype float64"),  # as torch
+    (dict(x=np.zeros((0, 2, 4))), ValueError, r"x: expected sequence length to be larger than 0, got shape \(0, 2, 4\)"),
 ]
 
 
@@ -76,6 +78,7 @@ RNN_BAD = [
     (dict(b_ih=np.zeros((5, 1))), ValueError, "b_ih: expected 1 dimensions"),
     (dict(nonlinearity="sigmoid"), ValueError, "nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"),
     (dict(lengths=np.array([4, 1])), ValueError, r"lengths: every length must be in \[0, T=3\]"),
+    (dict(x=np.zeros((0, 2, 4))), ValueError, "x: expected sequence length to be larger than 0"),
 ]
 
 
