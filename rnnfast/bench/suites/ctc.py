@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..common import Suite, Target
+from ..suite import Suite, Target
 
 
 class CTCSuite(Suite):
@@ -17,6 +17,7 @@ class CTCSuite(Suite):
     title = "CTC loss, reduction mean (log_probs: T,B,C; targets: B,S)"
     params = ("T", "B", "C", "S")
     shapes = [(50, 1, 28, 10), (200, 16, 29, 40), (500, 32, 41, 100), (1000, 8, 100, 200)]
+    default_shapes = [shapes[0], shapes[2]]  # latency-bound (B=1) and a large batch
     quick_shapes = [(12, 2, 5, 3), (20, 3, 6, 5)]
     targets = [Target("cpp", "speedup", ">=", 1.5, [shapes[0]], ("fwdbwd",)),
                Target("cpp", "speedup", ">=", 3, shapes[1:], ("fwdbwd",)),
@@ -70,11 +71,12 @@ SUITE = CTCSuite()
 
 class CTCBeamSuite(Suite):
     """Prefix beam search (no LM), top 1, against the readable Python/NumPy reference (the
-    ``numpy`` backend's kernel): T=200, C=29, beam 10, B=16 (the issue's case)."""
+    ``numpy`` backend's kernel): T=200, C=29, beam 10, B=16."""
     name = "ctc_beam"
     title = "CTC prefix beam search, beam 10, top 1 (log_probs: T,B,C)"
     params = ("T", "B", "C", "W")
     shapes = [(200, 16, 29, 10)]
+    default_shapes = shapes
     quick_shapes = [(12, 2, 5, 3)]
     passes = ("decode",)
     baseline = "reference"
