@@ -157,7 +157,7 @@ class GemmFloor:
         if best is not None:
             self.prepare(best)
 
-    def prepare(self, best: bool = True) -> "GemmFloor":
+    def prepare(self, best: bool = True) -> GemmFloor:
         """Choose the forms (unless fixed at construction) and allocate the operands; idempotent."""
         if self._calls is None:
             if self.best is None:
@@ -175,7 +175,6 @@ class GemmFloor:
             self.prepare()
         for fn in self._calls:
             fn()
-        return None
 
 
 def sgemm_rate(n: int = 2048, calls: int = 5, dtype=np.float32) -> dict:

@@ -8,7 +8,6 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Optional
 
 from .suite import RNNFAST_BACKENDS
 
@@ -57,7 +56,7 @@ def cpu_isa_level() -> str:
     return "baseline"
 
 
-def kernel_capability() -> Optional[str]:
+def kernel_capability() -> str | None:
     """The instruction-set level rnnfast's compiled kernels run at (None if the extension does not
     report one: a single-level build, or no extension)."""
     import rnnfast
@@ -68,14 +67,13 @@ def kernel_capability() -> Optional[str]:
         fn = getattr(core, "_cpu_capability", None)
     try:
         return str(fn()) if callable(fn) else None
-    except Exception:
+    except (RuntimeError, ValueError, TypeError):
         return None
 
 
 def openblas_coretype() -> dict:
     """OPENBLAS_CORETYPE and who set it: "environment" (before rnnfast was imported), "rnnfast"
     (chosen at import, see rnnfast/_blas_arch.py) or "unset"."""
-    import rnnfast  # noqa: F401  (its import makes the choice)
     from rnnfast import _blas_arch
 
     value = os.environ.get("OPENBLAS_CORETYPE")
@@ -91,7 +89,7 @@ def openblas_coretype() -> dict:
     return {"value": value, "set_by": by, "decision": decision}
 
 
-def _physical_cores() -> Optional[int]:
+def _physical_cores() -> int | None:
     try:
         cores, phys, core = set(), None, None
         with open("/proc/cpuinfo") as f:
@@ -111,23 +109,23 @@ def _physical_cores() -> Optional[int]:
         return None
 
 
-def _version(mod: str) -> Optional[str]:
+def _version(mod: str) -> str | None:
     try:
         m = __import__(mod)
         return str(getattr(m, "__version__", "?"))
-    except Exception:
+    except (ImportError, OSError, AttributeError):  # not installed, or a broken install
         return None
 
 
-def _git_commit() -> Optional[str]:
+def _git_commit() -> str | None:
     here = Path(__file__).resolve().parents[2]
     if not (here / ".git").exists():
         return None
     try:
         r = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, timeout=5)
+                           text=True, timeout=5, check=False)
         return r.stdout.strip() or None
-    except Exception:
+    except (OSError, subprocess.SubprocessError):
         return None
 
 
@@ -175,14 +173,18 @@ def machine_info(threads: int) -> dict:
         info["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
     except ImportError:
         pass
+    info["numba_threading_layer"] = _numba_threading_layer()
+    info["line"] = machine_line(info)
+    return info
+
+
+def _numba_threading_layer() -> str | None:
     try:
         import numba
 
-        info["numba_threading_layer"] = numba.threading_layer()
-    except Exception:  # not installed, or its threading layer not launched
-        pass
-    info["line"] = machine_line(info)
-    return info
+        return numba.threading_layer()
+    except (ImportError, ValueError):  # not installed, or its threading layer not launched
+        return None
 
 
 def blas_summary(m: dict) -> str:
@@ -215,10 +217,10 @@ def machine_line(m: dict) -> str:
 def torch_available() -> tuple:
     """(True, "") if torch imports, else (False, the import error)."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError as e:
         return False, f"{type(e).__name__}: {e}"
-    return True, ""
+    return bool(torch.__version__), ""
 
 
 def set_threads(n: int) -> None:
@@ -248,10 +250,7 @@ def backend_errors() -> dict:
 
     fn = getattr(rnnfast, "backend_errors", None)
     if callable(fn):
-        try:
-            return dict(fn())
-        except Exception:
-            pass
+        return dict(fn())
     from rnnfast import _backend
 
     return dict(getattr(_backend, "_errors", {}))

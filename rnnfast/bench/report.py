@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 from .suite import FLOOR, RNNFAST_BACKENDS
 
@@ -25,7 +24,7 @@ def fmt_ms(ms: float) -> str:
 
 def fmt_s(s: float) -> str:
     """Seconds as m:ss."""
-    s = max(0, int(round(s)))
+    s = max(0, round(s))
     return f"{s // 60}:{s % 60:02d}"
 
 
@@ -55,7 +54,7 @@ def target_line(r: dict) -> str:
     return f"# target {r['target']:<40} {r['label']:<24} {r['pass']:<6} {v:>6}  {status}"
 
 
-def headline_backend(result: dict) -> Optional[str]:
+def headline_backend(result: dict) -> str | None:
     """The rnnfast backend a suite's summary row shows: cpp if it ran, else the first one that did."""
     ran = [b for b in RNNFAST_BACKENDS if any(b in c["results"] for c in result["cases"])]
     return ran[0] if ran else None
@@ -87,8 +86,8 @@ def summary_rows(results: list) -> list:
     return rows
 
 
-def summary(results: list, sgemm: Optional[list] = None, unavailable: Optional[dict] = None,
-            elapsed: Optional[float] = None, stopped: bool = False) -> str:
+def summary(results: list, sgemm: list | None = None, unavailable: dict | None = None,
+            elapsed: float | None = None, stopped: bool = False) -> str:
     """The end-of-run table: per suite and case, rnnfast (its headline backend) against the suite's
     baseline, time / GEMM floor, targets; then the legend, missed targets, disturbed cases and
     what could not run."""
@@ -112,8 +111,10 @@ def summary(results: list, sgemm: Optional[list] = None, unavailable: Optional[d
                       tgt + (" *" if (r["other_load"] or 0) > DISTURBED_LOAD else "")))
     widths = [max([len(c)] + [len(t[i]) for t in table]) for i, c in enumerate(cols)]
     right = {3, 4, 5, 6}
-    fmt = lambda vals: "  ".join((v.rjust(w) if i in right else v.ljust(w))  # noqa: E731
-                                 for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
+
+    def fmt(vals):
+        return "  ".join((v.rjust(w) if i in right else v.ljust(w))
+                         for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
     lines.append(fmt(cols))
     lines.append(fmt(["-" * w for w in widths]))
     prev = None
@@ -143,7 +144,7 @@ def summary(results: list, sgemm: Optional[list] = None, unavailable: Optional[d
 
 
 # ------------------------------------------------------------------------------------------ files
-def repo_root() -> Optional[Path]:
+def repo_root() -> Path | None:
     """The rnnfast source tree if the current directory is its root, else None."""
     c = Path.cwd()
     if (c / "bench" / "results").is_dir() and (c / "rnnfast" / "bench").is_dir():
@@ -151,7 +152,7 @@ def repo_root() -> Optional[Path]:
     return None
 
 
-def default_json_path(suite_name: str, quick: bool = False, mode: Optional[str] = None) -> Path:
+def default_json_path(suite_name: str, quick: bool = False, mode: str | None = None) -> Path:
     """bench/results/<suite>.json in the repo root, else ./rnnfast-bench-<suite>.json; "-default"
     (the default run) or "-quick" (--quick) is appended so that only --full runs write the plain
     names."""
@@ -181,12 +182,12 @@ def markdown(result: dict) -> str:
     base = cfg["baseline"]
     lines = [f"### {result['suite']}: {result['title']}", "",
              f"Machine: {result['machine']['line']}", "",
-             f"{cfg['dtype']}, {cfg['threads']} threads for every contender, one process. Median time per call "
-             f"over {cfg['rounds']} interleaved rounds (each contender runs a block of calls per round, "
-             f"~{cfg['budget_s']:g} s per contender in all, {cfg['settle_s']:g} s pause before each block), "
-             f"after {cfg['warmup']} warm-up calls. GEMM floor timed via {cfg['floor_engine']}, "
-             f"{'each product in its fastest form' if cfg.get('floor_form') == 'best' else 'products as stated'}. "
-             f"'other load' = CPU share used by other processes during the case."]
+             (f"{cfg['dtype']}, {cfg['threads']} threads for every contender, one process. Median time per call "
+              f"over {cfg['rounds']} interleaved rounds (each contender runs a block of calls per round, "
+              f"~{cfg['budget_s']:g} s per contender in all, {cfg['settle_s']:g} s pause before each block), "
+              f"after {cfg['warmup']} warm-up calls. GEMM floor timed via {cfg['floor_engine']}, "
+              f"{'each product in its fastest form' if cfg.get('floor_form') == 'best' else 'products as stated'}. "
+              f"'other load' = CPU share used by other processes during the case.")]
     sg = result["machine"].get("sgemm")
     if sg:
         lines.append(f"Large SGEMM ({sg['n']}^3 float32, {sg['threads']} threads) in this run: "
@@ -197,8 +198,8 @@ def markdown(result: dict) -> str:
         lines.append(f"Floor: {cfg['floor_note']}")
     if result.get("unavailable"):
         lines.append("Unavailable: " + "; ".join(f"`{k}` ({v})" for k, v in result["unavailable"].items()))
-    lines += ["", f"| {', '.join(cfg['params'])} | pass | impl | ms (median) | GFLOP/s | speed-up vs {base} "
-                  f"| time / GEMM floor | max rel err vs {base} | other load |",
+    lines += ["", (f"| {', '.join(cfg['params'])} | pass | impl | ms (median) | GFLOP/s | speed-up vs {base} "
+                   f"| time / GEMM floor | max rel err vs {base} | other load |"),
               "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for case in result["cases"]:
         shape = ",".join(str(v) for v in case["shape"].values())
@@ -220,5 +221,19 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["DISTURBED_LOAD", "LEGEND", "INSTALL_TORCH", "FLOOR", "case_line", "target_line", "summary",
-           "summary_rows", "default_json_path", "write_json", "markdown", "repo_root", "fmt_ms", "fmt_s"]
+__all__ = [
+    "DISTURBED_LOAD",
+    "FLOOR",
+    "INSTALL_TORCH",
+    "LEGEND",
+    "case_line",
+    "default_json_path",
+    "fmt_ms",
+    "fmt_s",
+    "markdown",
+    "repo_root",
+    "summary",
+    "summary_rows",
+    "target_line",
+    "write_json",
+]

@@ -6,7 +6,7 @@ import gc
 import os
 import sys
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
@@ -36,8 +36,8 @@ def nominal_case_seconds(opts: Options, n_contenders: int) -> float:
     return n_contenders * (opts.budget + (opts.rounds() + 1) * opts.settle + 0.05) + 0.1
 
 
-def run_suite(suite, opts: Options, out=sys.stdout, on_case: Optional[Callable[[dict], None]] = None,
-              progress=None, machine: Optional[dict] = None) -> dict:
+def run_suite(suite, opts: Options, out=sys.stdout, on_case: Callable[[dict], None] | None = None,
+              progress=None, machine: dict | None = None) -> dict:
     """Run one suite; returns the result dict (also what goes to JSON). ``on_case(result)`` is
     called after every case with the result so far (``result["complete"]`` is False until the end)."""
     dtype = np.dtype(opts.dtype)
@@ -149,7 +149,7 @@ def run_suite(suite, opts: Options, out=sys.stdout, on_case: Optional[Callable[[
     return result
 
 
-def default_backends(mode: str) -> Optional[list]:
+def default_backends(mode: str) -> list | None:
     """The default run times the compiled and jitted backends (the NumPy reference is a readable
     model, not a contender, and the slowest); --full and --quick time every available one."""
     if mode != "default":
@@ -161,8 +161,8 @@ def default_backends(mode: str) -> Optional[list]:
     return fast or avail
 
 
-def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_path: Optional[Callable] = None,
-        live=None, sgemm_n: Optional[int] = None) -> dict:
+def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_path: Callable | None = None,
+        live=None, sgemm_n: int | None = None) -> dict:
     """Run the suites ``names`` (``load_suite(name)`` gives each one's Suite object; one that fails to
     load is reported and skipped), printing progress, every case and the summary table.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar
 
 RNNFAST_BACKENDS = ("cpp", "numba", "numpy")
 FLOOR = "floor"  # name of the GEMM-floor contender in results
@@ -21,8 +21,8 @@ class Target:
     metric: str
     op: str
     value: float
-    shapes: Optional[list] = None
-    passes: Optional[tuple] = None
+    shapes: list | None = None
+    passes: tuple | None = None
 
     def describe(self) -> str:
         what = {"speedup": f"speed-up vs baseline {self.op} {self.value:g}x",
@@ -31,7 +31,7 @@ class Target:
             what = f"time / {self.metric[3:]} time {self.op} {self.value:g}"
         return f"{self.impl}: {what or self.metric}"
 
-    def evaluate(self, case: dict, params) -> Optional[dict]:
+    def evaluate(self, case: dict, params) -> dict | None:
         """The check on one case (a result dict: target, label, pass, value, met), or None if the
         target does not apply to it. met is None when the figure is missing (e.g. no baseline)."""
         shape = tuple(case["shape"][p] for p in params)
@@ -63,15 +63,15 @@ class Suite:
     name = ""
     title = ""
     params: tuple = ()
-    shapes: list = []           # the full protocol (--full)
-    default_shapes: Optional[list] = None  # the default run's shapes; None = the first two of ``shapes``
-    quick_shapes: list = []     # --quick (smoke test)
+    shapes: ClassVar[list] = []           # the full protocol (--full)
+    default_shapes: list | None = None  # the default run's shapes; None = the first two of ``shapes``
+    quick_shapes: ClassVar[list] = []     # --quick (smoke test)
     passes: tuple = ("fwd", "fwdbwd")
     baseline = "torch"
     flops_note = ""     # how flops() counts, for the Markdown header
     floor_note = ""     # what the floor times, for the Markdown header
-    err_tol = {"float32": 1e-3, "float64": 1e-9}  # max_rel_err above this prints a warning
-    targets: list = []  # Target objects, checked and reported (float32 runs only)
+    err_tol: ClassVar[dict] = {"float32": 1e-3, "float64": 1e-9}  # max_rel_err above this prints a warning
+    targets: ClassVar[list] = []  # Target objects, checked and reported (float32 runs only)
 
     def shapes_for(self, mode: str) -> list:
         """The shapes of a run mode: "full", "default" or "quick"."""
@@ -85,7 +85,7 @@ class Suite:
     def label(self, shape) -> str:
         return " ".join(f"{p}={v}" for p, v in zip(self.params, shape))
 
-    def flops(self, shape) -> Optional[dict]:
+    def flops(self, shape) -> dict | None:
         return None
 
     def setup(self, shape, dtype, rng):
@@ -97,7 +97,7 @@ class Suite:
     def backend_impl(self, data, backend: str) -> dict:
         raise NotImplementedError
 
-    def floor_impl(self, data) -> Optional[dict]:
+    def floor_impl(self, data) -> dict | None:
         return None
 
     def contenders(self, data, backends: list, unavailable: dict) -> dict:

@@ -7,7 +7,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
@@ -24,17 +24,17 @@ MODES = {
 class Options:
     threads: int = 2
     dtype: str = "float32"
-    repeats: Optional[int] = None     # number of interleaved rounds (None: the mode's)
+    repeats: int | None = None     # number of interleaved rounds (None: the mode's)
     budget: float = 1.5               # target seconds of timed calls per contender and pass
     max_block: int = 2000             # cap on consecutive calls per contender and round
     warmup: int = 2                   # untimed calls; the last one estimates the time per call
     settle: float = 0.15              # seconds of sleep before each block (let thread pools idle)
     quick: bool = False
-    backends: Optional[list] = None   # rnnfast backends; None = every available one
-    shapes: Optional[list] = None     # restrict to these shapes (tuples)
+    backends: list | None = None   # rnnfast backends; None = every available one
+    shapes: list | None = None     # restrict to these shapes (tuples)
     seed: int = 0
     floor_form: str = "best"          # "best": each product in its fastest form; "stated": as the suite states it
-    mode: Optional[str] = None        # "full", "default" or "quick"; None: "quick" if quick else "full"
+    mode: str | None = None        # "full", "default" or "quick"; None: "quick" if quick else "full"
 
     def __post_init__(self):
         if self.mode is None:
@@ -49,7 +49,7 @@ class Options:
         return MODES[self.mode]["repeats"]
 
 
-def time_interleaved(fns: dict, opts: Options, on_block: Optional[Callable[[float], None]] = None):
+def time_interleaved(fns: dict, opts: Options, on_block: Callable[[float], None] | None = None):
     """Time the callables of one case, interleaved so that all share the machine's noise.
 
     After ``opts.warmup`` warm-up calls each, ``R = opts.rounds()`` rounds run; in each round

@@ -51,8 +51,13 @@ class RecurrenceSuite(Suite):
         T, B, I, H = shape
         G = self.gates * H
         k = 1 / np.sqrt(H)  # PyTorch's init range
-        u = lambda *s: rng.uniform(-k, k, s).astype(dtype)  # noqa: E731
-        n = lambda *s: rng.standard_normal(s).astype(dtype)  # noqa: E731
+
+        def u(*s):
+            return rng.uniform(-k, k, s).astype(dtype)
+
+        def n(*s):
+            return rng.standard_normal(s).astype(dtype)
+
         d = SimpleNamespace(shape=shape, dtype=dtype, x=n(T, B, I))
         d.init = [n(B, H) for _ in self.states]            # h0 (, c0)
         d.w_ih, d.w_hh, d.b_ih, d.b_hh = u(G, I), u(G, H), u(G), u(G)
@@ -75,7 +80,7 @@ class RecurrenceSuite(Suite):
     def baseline_impl(self, d):
         import torch
 
-        T, B, I, H = d.shape
+        I, H = d.shape[2:]
         kw = {"nonlinearity": self.nonlinearity} if self.nonlinearity else {}
         mod = getattr(torch.nn, self.cell)(I, H, dtype=getattr(torch, d.dtype.name), **kw)
         params = [mod.weight_ih_l0, mod.weight_hh_l0, mod.bias_ih_l0, mod.bias_hh_l0]
