@@ -317,7 +317,8 @@ def test_stopped_run_keeps_its_cases(tmp_path):
     assert res["stopped"]
     saved = json.loads((tmp_path / "tiny.json").read_text())
     assert saved["complete"] is False and [c["label"] for c in saved["cases"]] == ["N=6"]
-    assert "run stopped early" in text and "N=6" in text[text.index("== Summary"):]
+    summary = text[text.index("== Summary"):]
+    assert "run stopped early" in summary and "N=6" in summary and "1/1 met" in summary  # targets of the cases done
 
 
 def test_live_progress_bar_and_eta():

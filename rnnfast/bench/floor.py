@@ -2,6 +2,7 @@
 and the large-SGEMM rate of the machine (:func:`sgemm_rate`)."""
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -106,31 +107,30 @@ def gemm_callable(op: GemmOp, dtype, rng, engine: str):
     return run, A, B, C
 
 
-_BEST_CACHE: dict = {}  # calibration results, keyed by (op, dtype, engine, BLAS thread count)
-
-
 def best_variant(op: GemmOp, dtype, engine: str) -> tuple:
     """(fastest variant of op, its time in s): each variant warmed up, then the min of 2 calls.
-    Cached per (op, dtype, engine, BLAS thread count)."""
+    Calibrated once per (op, dtype, engine, BLAS thread count)."""
     import rnnfast
 
-    key = (op, np.dtype(dtype).name, engine, rnnfast.get_num_threads())
-    if key not in _BEST_CACHE:
-        rng = np.random.default_rng(2)
-        best = None
-        for v in op.variants():
-            fn = gemm_callable(v, dtype, rng, engine)[0]
+    return _calibrate(op, np.dtype(dtype).name, engine, rnnfast.get_num_threads())
+
+
+@functools.cache
+def _calibrate(op: GemmOp, dtype: str, engine: str, threads: int) -> tuple:
+    rng = np.random.default_rng(2)
+    best = None
+    for v in op.variants():
+        fn = gemm_callable(v, dtype, rng, engine)[0]
+        fn()
+        t = []
+        for _ in range(2):
+            t0 = time.perf_counter()
             fn()
-            t = []
-            for _ in range(2):
-                t0 = time.perf_counter()
-                fn()
-                t.append(time.perf_counter() - t0)
-            if best is None or min(t) < best[1]:
-                best = (v, min(t))
-            del fn
-        _BEST_CACHE[key] = best
-    return _BEST_CACHE[key]
+            t.append(time.perf_counter() - t0)
+        if best is None or min(t) < best[1]:
+            best = (v, min(t))
+        del fn
+    return best
 
 
 class GemmFloor:

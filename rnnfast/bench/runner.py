@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import time
 from typing import Callable
@@ -134,19 +135,25 @@ def run_suite(suite, opts: Options, out=sys.stdout, on_case: Callable[[dict], No
         del impls, data
         gc.collect()
     result["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    result["targets"] = []
-    if dtype.name == "float32":
-        for tgt in suite.targets:
-            for case in result["cases"]:
-                r = tgt.evaluate(case, suite.params)
-                if r is not None:
-                    result["targets"].append(r)
+    evaluate_targets(suite, result)
     for r in result["targets"]:
         say(report.target_line(r))
     result["complete"] = True
     if on_case is not None:
         on_case(result)
     return result
+
+
+def evaluate_targets(suite, result: dict) -> list:
+    """Check the suite's targets on the cases done (float32 runs only); stored in result["targets"]."""
+    result["targets"] = []
+    if result["config"]["dtype"] == "float32":
+        for tgt in suite.targets:
+            for case in result["cases"]:
+                r = tgt.evaluate(case, suite.params)
+                if r is not None:
+                    result["targets"].append(r)
+    return result["targets"]
 
 
 def default_backends(mode: str) -> list | None:
@@ -159,6 +166,17 @@ def default_backends(mode: str) -> list | None:
     avail = rnnfast.available_backends()
     fast = [b for b in avail if b != "numpy"]
     return fast or avail
+
+
+def _stop_on_sigterm():
+    """Make SIGTERM stop the run like Ctrl-C (summary of the cases done); returns the previous
+    handler, or None where it cannot be set (not the main thread)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
 
 
 def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_path: Callable | None = None,
@@ -206,14 +224,15 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
     progress = Progress(plan, out, live=live)
     results, errors, stopped = [], [], False
     holder: dict = {}  # the running suite's result so far
+    old_term = _stop_on_sigterm()
     try:
         for i, suite in enumerate(suites):
             progress.start_suite(i)
             path = json_path(suite.name) if json_path else None
             holder.clear()
 
-            def on_case(res, path=path):
-                holder["res"] = res
+            def on_case(res, path=path, suite=suite):
+                holder["res"], holder["suite"] = res, suite
                 if path is not None:
                     report.write_json(res, path)
             try:
@@ -231,7 +250,11 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
         stopped = True
         progress.clear()
         if holder.get("res") is not None and not holder["res"].get("complete"):
+            evaluate_targets(holder["suite"], holder["res"])
             results.append(holder["res"])
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     progress.clear()
     if not stopped:
         sgemm.append(dict(sgemm_rate(n), when="end"))
