@@ -361,3 +361,18 @@ def test_bench_without_torch_says_how_to_install_it(tmp_path):
     saved = json.loads(path.read_text())
     assert "torch" in saved["unavailable"] and saved["machine"]["versions"]["torch"] is None
     assert saved["cases"] and all("numpy" in c["results"] and "torch" not in c["results"] for c in saved["cases"])
+
+
+def test_options_take_the_mode_settings():
+    """The full protocol keeps its settings; the default run is shorter; explicit values win."""
+    full, default, quick = Options(), Options(mode="default"), Options(quick=True)
+    assert (full.mode, full.rounds(), full.budget, full.settle, full.warmup) == ("full", 5, 1.5, 0.15, 2)
+    assert (default.rounds(), default.budget, default.settle, default.warmup) == (3, 0.3, 0.15, 2)
+    assert (quick.mode, quick.rounds(), quick.budget, quick.settle) == ("quick", 2, 0.0, 0.0)
+    assert Options(mode="default", budget=2.0, repeats=7).budget == 2.0
+    assert Options(mode="default", repeats=7).rounds() == 7
+    with pytest.raises(ValueError, match="mode"):
+        Options(mode="fast")
+    assert report.default_json_path("gru", mode="default").name.endswith("gru-default.json")
+    assert report.default_json_path("gru").name.endswith("gru.json")
+    assert report.default_json_path("gru", quick=True).name.endswith("gru-quick.json")

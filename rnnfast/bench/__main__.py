@@ -70,7 +70,7 @@ def register(subparsers, name: str):
 def run(args) -> int:
     from . import report, runner
     from .suites import SUITES, get_suite
-    from .timing import MODES, Options
+    from .timing import Options
 
     names = args.suites or list(SUITES)
     for n in names:
@@ -87,13 +87,11 @@ def run(args) -> int:
         print("rnnfast bench: with several suites, --json PATH must contain {suite}", file=sys.stderr)
         return 2
     mode = "full" if args.full else "quick" if args.quick else "default"
-    m = MODES[mode]
     backends = ([b.strip() for b in args.backends.split(",") if b.strip()] if args.backends
                 else runner.default_backends(mode))
     opts = Options(threads=args.threads, dtype=args.dtype, repeats=args.repeats, mode=mode, backends=backends,
                    shapes=args.shapes, seed=args.seed, floor_form=args.floor_form,
-                   budget=args.budget if args.budget is not None else m["budget"],
-                   settle=args.settle if args.settle is not None else m["settle"])
+                   budget=args.budget, settle=args.settle)  # None: the mode's
 
     def json_path(name):
         if args.no_json:

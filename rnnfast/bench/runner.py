@@ -206,7 +206,7 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
     for name in names:
         try:
             suites.append(load_suite(name))
-        except ImportError as e:
+        except (ImportError, AttributeError) as e:  # a missing package, or no SUITE in the module
             unavailable[f"suite {name}"] = f"{type(e).__name__}: {e}"
             print(f"# suite {name} unavailable: {type(e).__name__}: {e}", file=out, flush=True)
     if not ok:

@@ -25,10 +25,10 @@ class Options:
     threads: int = 2
     dtype: str = "float32"
     repeats: int | None = None     # number of interleaved rounds (None: the mode's)
-    budget: float = 1.5               # target seconds of timed calls per contender and pass
+    budget: float | None = None       # target seconds of timed calls per contender and pass (None: the mode's)
     max_block: int = 2000             # cap on consecutive calls per contender and round
     warmup: int = 2                   # untimed calls; the last one estimates the time per call
-    settle: float = 0.15              # seconds of sleep before each block (let thread pools idle)
+    settle: float | None = None       # seconds of sleep before each block, to let thread pools idle (None: the mode's)
     quick: bool = False
     backends: list | None = None   # rnnfast backends; None = every available one
     shapes: list | None = None     # restrict to these shapes (tuples)
@@ -42,6 +42,10 @@ class Options:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         self.quick = self.mode == "quick"
+        if self.budget is None:
+            self.budget = MODES[self.mode]["budget"]
+        if self.settle is None:
+            self.settle = MODES[self.mode]["settle"]
 
     def rounds(self) -> int:
         if self.repeats is not None:
