@@ -274,6 +274,7 @@ def test_default_run_shapes_summary_and_json_after_each_case(tmp_path, monkeypat
     # progress and the summary table
     assert "## suite 1 of 1: tiny (2 cases" in text and "ETA" in text
     summary = text[text.index("== Summary"):]
+    assert f"Machine: {line}" in summary
     assert "speed-up" in summary and "x floor" in summary and "targets" in summary
     rows = [ln for ln in summary.splitlines() if "N=" in ln and not ln.startswith("target")]
     assert len(rows) == 2

@@ -1,6 +1,6 @@
 """``rnnfast bench``: rnnfast against PyTorch CPU and the BLAS floor.
 
-With no option: every suite on its two or three most telling shapes, a few minutes on 2 cores,
+With no option: every suite on its two or three most telling shapes, about two minutes on 2 cores,
 ending with a summary table. ``--full``: the whole protocol (every shape and backend, longer timing;
 tens of minutes). ``--quick``: a smoke test of the machinery (tiny shapes; not a measurement).
 Also runnable as ``python -m rnnfast.bench`` and, from the repo root, ``python -m bench``.

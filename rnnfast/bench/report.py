@@ -87,7 +87,7 @@ def summary_rows(results: list) -> list:
 
 
 def summary(results: list, sgemm: list | None = None, unavailable: dict | None = None,
-            elapsed: float | None = None, stopped: bool = False) -> str:
+            elapsed: float | None = None, stopped: bool = False, machine: str | None = None) -> str:
     """The end-of-run table: per suite and case, rnnfast (its headline backend) against the suite's
     baseline, time / GEMM floor, targets; then the legend, missed targets, disturbed cases and
     what could not run."""
@@ -97,6 +97,8 @@ def summary(results: list, sgemm: list | None = None, unavailable: dict | None =
     if elapsed is not None:
         head += f", {fmt_s(elapsed)} in all"
     lines.append(f"== {head} ==")
+    if machine:
+        lines.append(f"Machine: {machine}")
     cols = ("suite", "case", "pass", "baseline ms", "rnnfast ms", "speed-up", "x floor", "targets")
     table = []
     for r in rows:

@@ -260,5 +260,5 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
         sgemm.append(dict(sgemm_rate(n), when="end"))
     print(file=out)
     print(report.summary(results, sgemm=sgemm, unavailable=unavailable, elapsed=time.perf_counter() - t0,
-                         stopped=stopped), file=out, flush=True)
+                         stopped=stopped, machine=machine["line"]), file=out, flush=True)
     return {"results": results, "unavailable": unavailable, "stopped": stopped, "errors": errors, "sgemm": sgemm}
