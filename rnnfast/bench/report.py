@@ -22,6 +22,11 @@ def fmt_ms(ms: float) -> str:
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
 
 
+def fmt_rate(gflops: float) -> str:
+    """GFLOP/s with 3 significant digits below 100, whole numbers above."""
+    return f"{gflops:.3g}" if gflops < 100 else f"{gflops:.0f}"
+
+
 def fmt_s(s: float) -> str:
     """Seconds as m:ss."""
     s = max(0, round(s))
@@ -137,8 +142,8 @@ def summary(results: list, sgemm: list | None = None, unavailable: dict | None =
                      "disturbed; rerun on a quiet machine to trust them.")
     if sgemm:
         lines.append("Large SGEMM in this run: " + ", ".join(
-            f"{s['gflops']:.0f} GFLOP/s ({s['when']})" for s in sgemm)
-            + f" (({sgemm[0]['n']})^3 float32, {sgemm[0]['threads']} threads, SciPy's BLAS): the rate the "
+            f"{fmt_rate(s['gflops'])} GFLOP/s ({s['when']})" for s in sgemm)
+            + f" ({sgemm[0]['n']}^3 float32, {sgemm[0]['threads']} threads, SciPy's BLAS): the rate the "
             "kernels' GFLOP/s compare with.")
     for what, why in (unavailable or {}).items():
         lines.append(f"NOT RUN: {what}: {why}")
@@ -193,7 +198,7 @@ def markdown(result: dict) -> str:
     sg = result["machine"].get("sgemm")
     if sg:
         lines.append(f"Large SGEMM ({sg['n']}^3 float32, {sg['threads']} threads) in this run: "
-                     f"{sg['gflops']:.0f} GFLOP/s.")
+                     f"{fmt_rate(sg['gflops'])} GFLOP/s.")
     if cfg.get("flops_note"):
         lines.append(f"FLOPs: {cfg['flops_note']}")
     if cfg.get("floor_note"):

@@ -200,7 +200,7 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
     machine["sgemm"] = sgemm[0]
     print(f"# {machine['line']}", file=out)
     print(f"# large SGEMM ({n}^3 float32, {sgemm[0]['threads']} threads, SciPy's BLAS): "
-          f"{sgemm[0]['gflops']:.0f} GFLOP/s", file=out)
+          f"{report.fmt_rate(sgemm[0]['gflops'])} GFLOP/s", file=out)
     print(f"# {report.LEGEND}", file=out, flush=True)
     unavailable, suites = {}, []
     for name in names:
