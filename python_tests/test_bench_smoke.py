@@ -144,6 +144,8 @@ def test_cli_errors(capsys):
     assert "unknown suite" in capsys.readouterr().err
     assert cli.main(["bench", "gru", "lstm", "--shape", "1,2,3,4"]) == 2
     assert "--shape needs exactly one suite" in capsys.readouterr().err
+    assert cli.main(["bench", "gru", "--quick", "--no-json", "--backends", "cpp,fortran"]) == 1
+    assert "unknown backend 'fortran'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["bench", "--full", "--quick"])
     capsys.readouterr()
@@ -318,6 +320,7 @@ def test_stopped_run_keeps_its_cases(tmp_path):
     assert res["stopped"]
     saved = json.loads((tmp_path / "tiny.json").read_text())
     assert saved["complete"] is False and [c["label"] for c in saved["cases"]] == ["N=6"]
+    assert [r["met"] for r in saved["targets"]] == [True]  # the targets of the cases done
     summary = text[text.index("== Summary"):]
     assert "run stopped early" in summary and "N=6" in summary and "1/1 met" in summary  # targets of the cases done
 

@@ -190,6 +190,7 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
     """
     t0 = time.perf_counter()
     set_threads(opts.threads)
+    backends, _ = resolve_backends(opts.backends)  # a bad --backends fails before anything is timed
     ok, why = torch_available()
     if not ok:
         print(f"# PyTorch baseline unavailable ({why}); install it with: {report.INSTALL_TORCH} "
@@ -211,7 +212,6 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
             print(f"# suite {name} unavailable: {type(e).__name__}: {e}", file=out, flush=True)
     if not ok:
         unavailable["PyTorch baseline"] = f"{why}; install it with {report.INSTALL_TORCH}"
-    backends, _ = resolve_backends(opts.backends)
     per_case = nominal_case_seconds(opts, len(backends) + 2)
     plan = []
     for s in suites:
@@ -232,7 +232,7 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
             holder.clear()
 
             def on_case(res, path=path, suite=suite):
-                holder["res"], holder["suite"] = res, suite
+                holder.update(res=res, suite=suite, path=path)
                 if path is not None:
                     report.write_json(res, path)
             try:
@@ -252,6 +252,8 @@ def run(names: list, opts: Options, load_suite: Callable, out=sys.stdout, json_p
         if holder.get("res") is not None and not holder["res"].get("complete"):
             evaluate_targets(holder["suite"], holder["res"])
             results.append(holder["res"])
+            if holder["path"] is not None:
+                report.write_json(holder["res"], holder["path"])
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
