@@ -1,5 +1,8 @@
-"""``rnnfast bench``: run benchmark suites (all registered ones by default).
+"""``rnnfast bench``: rnnfast against PyTorch CPU and the BLAS floor.
 
+With no option: every suite on its two or three most telling shapes, about two minutes on 2 cores,
+ending with a summary table. ``--full``: the whole protocol (every shape and backend, longer timing;
+tens of minutes). ``--quick``: a smoke test of the machinery (tiny shapes; not a measurement).
 Also runnable as ``python -m rnnfast.bench`` and, from the repo root, ``python -m bench``.
 """
 from __future__ import annotations
@@ -21,26 +24,32 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     p.add_argument("suites", nargs="*", metavar="suite",
                    help=f"suites to run (default: all registered: {', '.join(SUITES)})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true",
+                      help="the whole protocol: every shape, every backend, 5 rounds of ~1.5 s per contender "
+                           "(tens of minutes on 2 cores); the figures of bench/RESULTS.md")
+    mode.add_argument("--quick", action="store_true",
+                      help="tiny shapes, few repeats, all backends (a smoke test, not a measurement)")
     p.add_argument("--threads", type=int, default=2,
                    help="threads for every contender: torch.set_num_threads and rnnfast.set_num_threads (default 2)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     p.add_argument("--repeats", type=int, default=None,
-                   help="interleaved rounds (default 5, --quick 2); in each, every contender runs a block of "
-                        "calls sized to reach --budget")
+                   help="interleaved rounds (default 3, --full 5, --quick 2); in each, every contender runs a "
+                        "block of calls sized to reach --budget")
     p.add_argument("--budget", type=float, default=None,
-                   help="target seconds of timed calls per contender and pass (default 1.5, --quick 0)")
+                   help="target seconds of timed calls per contender and pass (default 0.3, --full 1.5, --quick 0)")
     p.add_argument("--settle", type=float, default=None,
                    help="seconds of pause before each contender's block, so that the previous contender's "
                         "spinning BLAS/OpenMP threads go idle (default 0.15, --quick 0)")
-    p.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke test, not a measurement)")
     p.add_argument("--backends", default=None,
-                   help="comma-separated rnnfast backends (cpp,numba,numpy; default: every available one)")
+                   help="comma-separated rnnfast backends (cpp,numba,numpy; default: cpp and numba, "
+                        "--full/--quick: every available one)")
     p.add_argument("--shape", dest="shapes", type=_shape, action="append", default=None,
                    help="run only this shape, e.g. --shape 50,128,512,1024 (repeatable; one suite)")
     p.add_argument("--json", default=None, metavar="PATH",
-                   help="JSON output (default bench/results/<suite>.json when run from the repo root, else "
-                        "./rnnfast-bench-<suite>.json; --quick adds -quick); with several suites, "
-                        "{suite} in PATH is replaced")
+                   help="JSON output, rewritten after every case (default bench/results/<suite>.json when run "
+                        "from the repo root, else ./rnnfast-bench-<suite>.json; the default run adds -default, "
+                        "--quick -quick); with several suites, {suite} in PATH is replaced")
     p.add_argument("--no-json", action="store_true", help="do not write JSON")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables (for bench/RESULTS.md) at the end")
     p.add_argument("--floor", dest="floor_form", choices=("best", "stated"), default="best",
@@ -59,8 +68,9 @@ def register(subparsers, name: str):
 
 
 def run(args) -> int:
-    from . import common
+    from . import report, runner
     from .suites import SUITES, get_suite
+    from .timing import Options
 
     names = args.suites or list(SUITES)
     for n in names:
@@ -73,31 +83,36 @@ def run(args) -> int:
     if args.threads < 1:
         print(f"rnnfast bench: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
-    opts = common.Options(threads=args.threads, dtype=args.dtype, repeats=args.repeats, quick=args.quick,
-                          backends=[b.strip() for b in args.backends.split(",") if b.strip()]
-                          if args.backends else None,
-                          shapes=args.shapes, seed=args.seed,
-                          floor_form=args.floor_form)
-    opts.budget = args.budget if args.budget is not None else (0.0 if args.quick else 1.5)
-    opts.settle = args.settle if args.settle is not None else (0.0 if args.quick else 0.15)
     if args.json and len(names) > 1 and "{suite}" not in args.json:
         print("rnnfast bench: with several suites, --json PATH must contain {suite}", file=sys.stderr)
         return 2
-    results = []
-    for n in names:
-        try:
-            res = common.run_suite(get_suite(n), opts)
-        except (ValueError, RuntimeError) as e:
-            print(f"rnnfast bench {n}: {e}", file=sys.stderr)
-            return 1
-        results.append(res)
-        if not args.no_json:
-            path = args.json.replace("{suite}", n) if args.json else common.default_json_path(n, args.quick)
-            print(f"# wrote {common.write_json(res, path)}", flush=True)
+    mode = "full" if args.full else "quick" if args.quick else "default"
+    backends = ([b.strip() for b in args.backends.split(",") if b.strip()] if args.backends
+                else runner.default_backends(mode))
+    opts = Options(threads=args.threads, dtype=args.dtype, repeats=args.repeats, mode=mode, backends=backends,
+                   shapes=args.shapes, seed=args.seed, floor_form=args.floor_form,
+                   budget=args.budget, settle=args.settle)  # None: the mode's
+
+    def json_path(name):
+        if args.no_json:
+            return None
+        return args.json.replace("{suite}", name) if args.json else report.default_json_path(name, mode=mode)
+
+    try:
+        out = runner.run(names, opts, get_suite, json_path=json_path)
+    except (ValueError, RuntimeError) as e:
+        print(f"rnnfast bench: {e}", file=sys.stderr)
+        return 1
     if args.markdown:
-        for res in results:
+        for res in out["results"]:
             print()
-            print(common.markdown(res))
+            print(report.markdown(res))
+    if out["stopped"]:
+        return 130
+    if out["errors"]:
+        return 1
+    if args.suites and any(k.startswith("suite ") for k in out["unavailable"]):
+        return 1  # a suite asked for by name could not be loaded
     return 0
 
 

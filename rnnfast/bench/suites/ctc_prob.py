@@ -7,15 +7,16 @@ random non-blank labels of length S; input lengths T. The first shape is the HW3
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 
-from ..common import Suite
+from ..suite import Suite
 
 
 def _plain_ctc_loss(y, targets, il, tl, blank=0):
     """MyTorch CTCLoss forward + backward, written plainly with NumPy: (mean loss, dY)."""
-    T, B, C = y.shape
+    B = y.shape[1]
     dY = np.zeros_like(y)
     total = 0.0
     for b in range(B):
@@ -54,11 +55,12 @@ class CTCProbSuite(Suite):
     name = "ctc_prob"
     title = "MyTorch CTCLoss (probability space, expected divergence) loss + dY, float64 (y: T,B,C; targets: B,S)"
     params = ("T", "B", "C", "S")
-    shapes = [(15, 3, 5, 7), (50, 8, 28, 10), (150, 16, 29, 40)]
-    quick_shapes = [(12, 2, 5, 3)]
+    shapes: ClassVar[list] = [(15, 3, 5, 7), (50, 8, 28, 10), (150, 16, 29, 40)]
+    default_shapes: ClassVar[list] = [shapes[0], shapes[2]]  # the HW3P1 bonus's size and a larger batch
+    quick_shapes: ClassVar[list] = [(12, 2, 5, 3)]
     passes = ("fwdbwd",)
     baseline = "numpy-plain"
-    err_tol = {"float32": 1e-9, "float64": 1e-9}
+    err_tol: ClassVar[dict] = {"float32": 1e-9, "float64": 1e-9}
 
     def setup(self, shape, dtype, rng):
         T, B, C, S = shape
