@@ -16,17 +16,26 @@ fresh for every step, never overwritten by the next one.
 """
 import numpy as np
 
-from rnnfast import _backend
+from ._kernels import kernels as _kernels
+
+__all__ = ["GRUCell"]
 
 _GATES = ("r", "z", "n")
-
-
-def _kernels():
-    """The active backend's kernel module (the cheap lookup first: this runs once per step)."""
-    return _backend._loaded.get(_backend.get_backend()) or _backend.kernels()
-
-
 _F64 = np.dtype(np.float64)
+
+
+def _real(a, name):
+    """``a`` as an ndarray of real numbers (float, int or bool), else a TypeError naming it."""
+    if a is None:
+        raise TypeError(f"GRUCell: {name} is None; expected an array of real numbers")
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"GRUCell: {name} is not an array of numbers ({type(a).__name__}: {e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"GRUCell: {name} must hold real numbers (float or int), got dtype {arr.dtype} "
+                        f"of shape {arr.shape}")
+    return arr
 
 
 def _squeezed(shape):
@@ -37,7 +46,7 @@ def _row(a, n, name):
     """``a`` (n elements) as a C-contiguous float64 (1, n) row: a view when it already is one."""
     if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous:
         return a[None]  # the common case, checked cheaply: this runs three times per step
-    a = np.ascontiguousarray(a, np.float64)
+    a = np.ascontiguousarray(_real(a, name), np.float64)
     if _squeezed(a.shape) != _squeezed((n,)):  # (n,), (1, n), (n, 1), ... but never a matrix
         raise ValueError(f"GRUCell: expected {name} of shape ({n},), got {a.shape}")
     return a.reshape(1, n)
@@ -52,7 +61,7 @@ def _block(name, buf_name, k):
 
     def set(self, value):
         dst = get(self)
-        v = np.asarray(value, dtype=np.float64)
+        v = _real(value, name).astype(np.float64, copy=False)
         if v.shape != dst.shape and _squeezed(v.shape) == _squeezed(dst.shape):  # e.g. (h,) given as (h, 1)
             v = v.reshape(dst.shape)
         try:
@@ -68,9 +77,12 @@ def _block(name, buf_name, k):
 
 class GRUCell:
     def __init__(self, input_size, hidden_size):
-        self.d = input_size
-        self.h = hidden_size
-        h, d = hidden_size, input_size
+        for nm, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"GRUCell: {nm} must be an int >= 0, got {v!r}")
+        self.d = int(input_size)
+        self.h = int(hidden_size)
+        h, d = self.h, self.d
         self._w_ih = np.empty((3 * h, d))
         self._w_hh = np.empty((3 * h, h))
         self._b_ih = np.empty(3 * h)
@@ -122,7 +134,7 @@ class GRUCell:
         x2, h2 = _row(x, self.d, "x"), _row(h_prev_t, self.h, "h_prev_t")
         H = self.h
         h_new, gates, hn = np.empty((1, H)), np.empty((1, 3 * H)), np.empty((1, H))
-        k = _kernels()
+        k = _kernels() if H and self.d else _NumpyStep
         k.gru_cell_forward(h_new, gates, hn, self._gh, x2, h2, self._w_ih, self._w_hh, self._b_ih, self._b_hh, True)
         self._step = (k, x2, h2, gates, hn)
         self._assigned = None
@@ -141,19 +153,24 @@ class GRUCell:
         return x2, h2, gates, hn
 
     def backward(self, delta):
-        """delta (h,) -> (dx (d,), dh_prev_t (h,)); accumulates all twelve dW*/db*."""
+        """delta (h,) -> (dx (d,), dh_prev_t (h,)); delta (1, h) -> (dx (1, d), dh_prev_t (1, h)) (the rank
+        of ``delta`` decides: a course Linear's backward hands a (1, h) row). Accumulates all twelve
+        dW*/db*."""
+        delta_row = _row(delta, self.h, "delta")
         if self._step is not None:
             k, x2, h2, gates, hn = self._step
             if self._assigned:
                 x2, h2, gates, hn = self._restored_step()
         elif self._assigned and set(self._assigned) >= {"x", "hidden", "r", "z", "n"}:  # a step given by hand
-            k = _kernels()
+            k = _kernels() if self.h and self.d else _NumpyStep
             x2, h2, gates, hn = self._restored_step()
         else:
             raise RuntimeError("GRUCell.backward called before forward (or before x, hidden, r, z, n were set)")
         dx, dh = np.empty((1, self.d)), np.empty((1, self.h))
         k.gru_cell_backward(dx, dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh, self._dgx, self._dgh,
-                            self._dtmp, _row(delta, self.h, "delta"), x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+                            self._dtmp, delta_row, x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+        if np.ndim(delta) == 2:
+            return dx, dh
         return dx[0], dh[0]
 
 
@@ -189,3 +206,41 @@ GRUCell.hidden = _step_attr("hidden", "hidden (h,): the state given to the last 
 GRUCell.r = _step_attr("r", "r (h,): the reset gate of the last forward.")
 GRUCell.z = _step_attr("z", "z (h,): the update gate of the last forward.")
 GRUCell.n = _step_attr("n", "n (h,): the candidate state of the last forward.")
+
+
+def _sig(a):
+    return 0.5 * np.tanh(0.5 * a) + 0.5
+
+
+class _NumpyStep:
+    """The kernel contract of one GRU step in NumPy, for the sizes the kernels are not built for
+    (an empty input or state: every product is over an empty axis)."""
+
+    @staticmethod
+    def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
+        H = h.shape[1]
+        gx = x @ w_ih.T + b_ih
+        gh[...] = h @ w_hh.T + b_hh
+        r = _sig(gx[:, :H] + gh[:, :H])
+        z = _sig(gx[:, H:2 * H] + gh[:, H:2 * H])
+        hn[...] = gh[:, 2 * H:]
+        n = np.tanh(gx[:, 2 * H:] + r * hn)
+        gates[...] = np.concatenate([r, z, n], axis=1)
+        h_new[...] = (1 - z) * n + z * h
+
+    @staticmethod
+    def gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, delta, x, h, w_ih, w_hh, gates, hn,
+                          reset_after):
+        H = h.shape[1]
+        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+        dn = delta * (1 - z) * (1 - n * n)
+        dz = delta * (h - n) * z * (1 - z)
+        dr = dn * hn * r * (1 - r)
+        dgx[...] = np.concatenate([dr, dz, dn], axis=1)
+        dgh[...] = np.concatenate([dr, dz, dn * r], axis=1)
+        dw_ih += dgx.T @ x
+        dw_hh += dgh.T @ h
+        db_ih += dgx.sum(0)
+        db_hh += dgh.sum(0)
+        dx[...] = dgx @ w_ih
+        dh[...] = delta * z + dgh @ w_hh
