@@ -33,19 +33,24 @@ def register(subparsers, name: str = "mytorch"):
     def run(args) -> int:
         from . import shims
 
-        def log(msg):
-            print(msg, flush=True)
+        closed = []
 
-        try:
-            if args.action == "install":
-                return shims.install(args.dir, args.semester, args.dry_run, log=log)
-            if args.action == "uninstall":
-                return shims.uninstall(args.dir, args.dry_run, log=log)
-            if args.action == "status":
-                return shims.status(args.dir, args.semester, log=log)
-        except BrokenPipeError:
-            _quiet_broken_pipe()
-            return 0
+        def log(msg):
+            """Print; once the reader went away (``| head``), the work goes on without output."""
+            if closed:
+                return
+            try:
+                print(msg, flush=True)
+            except BrokenPipeError:
+                closed.append(True)
+                _quiet_broken_pipe()
+
+        if args.action == "install":
+            return shims.install(args.dir, args.semester, args.dry_run, log=log)
+        if args.action == "uninstall":
+            return shims.uninstall(args.dir, args.dry_run, log=log)
+        if args.action == "status":
+            return shims.status(args.dir, args.semester, log=log)
         p.print_help()
         return 2
     p.set_defaults(func=run)

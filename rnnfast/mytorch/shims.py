@@ -29,6 +29,8 @@ def shim_text(semester: str, rel: str) -> str:
     body = ("from rnnfast.mytorch.semesters import fill as _fill\n"
             f"_fill(globals(), {semester!r}, {rel!r})\n"
             "del _fill\n")
+    if rel == "train_end2end.py":  # the bonus script: runs its training when executed
+        body += "if __name__ == '__main__':\n    train()\n"
     return (f"{MARK} sha256={_digest(body)}: {SEMESTERS[semester].title} {rel}, written by `rnnfast mytorch install`; "
             f"`rnnfast mytorch uninstall` restores the original (kept as {os.path.basename(rel)}{BACKUP}).\n{body}")
 
@@ -56,7 +58,7 @@ def _shim_state(path: str) -> str:
 def _all_student_files():
     seen = []
     for s in SEMESTERS.values():
-        seen += [r for r in s.student_files if r not in seen]
+        seen += [r for r in s.student_files + s.optional_files if r not in seen]
     return seen
 
 
@@ -77,7 +79,9 @@ def plan_install(root: str, semester: str) -> list:
     backup that already holds these bytes), "refresh" (our shim, other text), "keep" (our shim, current),
     or "refuse"."""
     actions = []
-    for rel in SEMESTERS[semester].student_files:
+    sem = SEMESTERS[semester]
+    optional = [r for r in sem.optional_files if os.path.lexists(os.path.join(root, *r.split("/")))]
+    for rel in sem.student_files + tuple(optional):
         p = os.path.join(root, *rel.split("/"))
         state = _shim_state(p)
         if state == "missing":
@@ -195,7 +199,9 @@ def status(root: str, semester: str | None = None, log=print) -> int:
         log(f"rnnfast mytorch status: {e}")
         return 2
     n = 0
-    for rel in SEMESTERS[sem].student_files:
+    files = SEMESTERS[sem].student_files + tuple(
+        r for r in SEMESTERS[sem].optional_files if os.path.lexists(os.path.join(root, *r.split("/"))))
+    for rel in files:
         p = os.path.join(root, *rel.split("/"))
         state = _shim_state(p)
         backup = " (original in " + rel + BACKUP + ")" if os.path.lexists(p + BACKUP) else ""
@@ -203,6 +209,6 @@ def status(root: str, semester: str | None = None, log=print) -> int:
                 "missing": "missing"}[state]
         n += state in ("shim", "edited")
         log(f"  {rel}: {text}{backup}")
-    log(f"{n} of {len(SEMESTERS[sem].student_files)} student files are rnnfast shims")
+    log(f"{n} of {len(files)} student files are rnnfast shims")
     _handin_note(sem, log)
     return 0

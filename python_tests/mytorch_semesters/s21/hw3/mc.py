@@ -1,0 +1,2 @@
+def question_1():
+    return "a"

@@ -1,0 +1,9 @@
+import numpy as np
+
+
+def GreedySearch(SymbolSets, y_probs):
+    raise NotImplementedError("TODO: GreedySearch")
+
+
+def BeamSearch(SymbolSets, y_probs, BeamWidth):
+    raise NotImplementedError("TODO: BeamSearch")
