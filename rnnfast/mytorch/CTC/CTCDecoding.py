@@ -91,9 +91,10 @@ def beam_search(symbol_set, y_probs, beam_width):
     sym = [""] + [str(c) for c in symbol_set]
     if _beam.AVAILABLE:
         paths, lengths, scores = _beam.run(y, int(beam_width))
-        order = np.argsort(-scores, kind="stable")  # equal scores keep the algorithm's order
-        names = _spell(sym, paths[order], lengths[order])
-        out = dict(zip(names, scores[order].tolist()))
+        names = _spell(sym, paths, lengths)
+        values = scores.tolist()
+        order = np.argsort(-scores, kind="stable").tolist()  # equal scores keep the algorithm's order
+        out = {names[i]: values[i] for i in order}
     else:
         merged = _beam_python(y, int(beam_width))
         items = sorted(merged.items(), key=lambda kv: -kv[1])
@@ -103,11 +104,14 @@ def beam_search(symbol_set, y_probs, beam_width):
 
 def _spell(sym, paths, lengths):
     """The strings of paths (n, T) of symbol indices, row i of length lengths[i]."""
-    if all(len(s) == 1 for s in sym[1:]):  # one character per symbol: a code lookup, one decode per path
+    lens = lengths.tolist()
+    if all(len(s) == 1 for s in sym[1:]):  # one character per symbol: one decode, then slices
         lut = np.array([0] + [ord(s) for s in sym[1:]], np.uint32)
-        codes = lut[paths]
-        return [codes[i, :k].tobytes().decode("utf-32-le") for i, k in enumerate(lengths.tolist())]
-    return ["".join(map(sym.__getitem__, row[:k])) for row, k in zip(paths.tolist(), lengths.tolist())]
+        flat = lut[paths[np.arange(paths.shape[1])[None, :] < lengths[:, None]]]  # row by row
+        text = flat.tobytes().decode("utf-32-le")
+        ends = np.cumsum(lengths).tolist()
+        return [text[e - k:e] for e, k in zip(ends, lens)]
+    return ["".join(map(sym.__getitem__, row[:k])) for row, k in zip(paths.tolist(), lens)]
 
 
 class GreedySearchDecoder:

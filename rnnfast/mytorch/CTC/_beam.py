@@ -1,11 +1,14 @@
 """The lecture's CTC beam search as one compiled loop (numba), for ``CTCDecoding.beam_search``.
 
-Paths live in a trie of nodes (parent, last symbol, length, 64-bit hash of the symbol string). A
-path's identity is its string: two nodes with the same hash are compared symbol by symbol along
-their parent chains before they are merged, so a hash collision can never merge different paths.
-Each frame keeps the candidate sets of the lecture's algorithm as arrays (node, score) in the order
-the lecture's dictionaries would hold them, and merges into small per-frame hash tables, so scores
-are accumulated in the same order as the Python transcription.
+Paths are nodes of a trie (parent, last symbol, length, 64-bit hash of the symbol string). After a
+frame's pruning only a few paths are kept (about the beam width); every candidate of the next frame
+is one of them, extended by a blank (the same path), by its own last symbol (the same path) or by
+another symbol (a child). So candidates are held as (kept path, symbol) pairs in dense tables, and
+a child becomes a trie node only if it survives the next pruning. Two kept paths are the same
+string only if their hashes match and their symbols match along the parent chains, so a hash
+collision never merges different paths. Scores are accumulated in the order of the lecture's
+dictionaries and candidates listed in their insertion order, so results equal the Python
+transcription's.
 """
 import numpy as np
 
@@ -19,34 +22,53 @@ AVAILABLE = njit is not None
 _MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _kernel(y, beam_width, node_cap, set_cap):
-    """Returns (status, n_out, out_nodes, out_scores, parent, last): status 0 done, 1 out of node
-    room, 2 out of set room (the caller retries with more)."""
+def _child_hash(h, c, n):
+    return (h ^ np.uint64(c)) * _MUL + np.uint64(n)
+
+
+def _same(a, b, hsh, parent, last, length):
+    """True if nodes a and b spell the same path (hash, length, then symbol by symbol)."""
+    if a == b:
+        return True
+    if hsh[a] != hsh[b] or length[a] != length[b]:
+        return False
+    while a != b and a >= 0:
+        if last[a] != last[b]:
+            return False
+        a = parent[a]
+        b = parent[b]
+    return True
+
+
+def _kernel(y, beam_width, node_cap, set_cap, kept_cap):
+    """Returns (status, n, out_node, out_ext, out_score, parent, last): merged path i is node out_node[i]
+    followed by symbol out_ext[i] when > 0. status 0 done, 1 out of node room, 2 out of set room,
+    3 more kept paths than kept_cap (ties)."""
     C1, T = y.shape
     C = C1 - 1
     parent = np.empty(node_cap, np.int64)
     last = np.empty(node_cap, np.int64)
     length = np.empty(node_cap, np.int64)
     hsh = np.empty(node_cap, np.uint64)
-    out_nodes = np.empty(set_cap, np.int64)
-    out_scores = np.empty(set_cap, np.float64)
-    # candidate sets: blank-ending (bn, bs), symbol-ending (sn, ss); new ones (nbn, nbs), (nsn, nss)
+    # blank-ending set: nodes (bn, bs); symbol-ending set: entries node + optional symbol (sn, se, ss)
     bn = np.empty(set_cap, np.int64)
     bs = np.empty(set_cap, np.float64)
     sn = np.empty(set_cap, np.int64)
+    se = np.empty(set_cap, np.int64)
     ss = np.empty(set_cap, np.float64)
     nbn = np.empty(set_cap, np.int64)
     nbs = np.empty(set_cap, np.float64)
+    nbk = np.empty(set_cap, np.int64)  # kept-path index of each new blank-ending entry
     nsn = np.empty(set_cap, np.int64)
+    nse = np.empty(set_cap, np.int64)
     nss = np.empty(set_cap, np.float64)
-    tsize = 16
-    while tsize < 4 * set_cap:
-        tsize *= 2
-    table = np.full(tsize, -1, np.int64)  # slot -> index into the set being built
-    used = np.empty(tsize, np.int64)
+    kb = np.empty(set_cap, np.int64)  # kept-path index of each kept blank-ending / symbol-ending path
+    ks = np.empty(set_cap, np.int64)
+    knode = np.empty(kept_cap, np.int64)
+    idx = np.full(kept_cap * C1, -1, np.int64)  # (kept path, symbol) -> new symbol-ending entry
+    alias = np.full(kept_cap * C1, -1, np.int64)  # (kept path, symbol) -> kept path of that string
+    sidx = np.full(kept_cap, -1, np.int64)  # kept path -> new symbol-ending entry of the path itself
     heap = np.empty(max(beam_width, 1), np.float64)
-    mask = np.uint64(tsize - 1)
-    # the root (empty path) and one node per symbol
     parent[0] = -1
     last[0] = 0
     length[0] = 0
@@ -57,14 +79,11 @@ def _kernel(y, beam_width, node_cap, set_cap):
     bs[0] = y[0, 0]
     ns = 0
     for c in range(1, C + 1):
-        parent[nodes] = 0
-        last[nodes] = c
-        length[nodes] = 1
-        hsh[nodes] = (hsh[0] ^ np.uint64(c)) * _MUL + np.uint64(1)
-        sn[ns] = nodes
+        sn[ns] = 0
+        se[ns] = c
         ss[ns] = y[c, 0]
         ns += 1
-        nodes += 1
+    K = 0
     for t in range(1, T):
         # ---- prune to the scores >= the beam_width-th best across both sets (all, when fewer)
         n_all = nb + ns
@@ -109,178 +128,148 @@ def _kernel(y, beam_width, node_cap, set_cap):
         m = 0
         for i in range(ns):
             if ss[i] >= cutoff:
-                sn[m] = sn[i]
+                node = sn[i]
+                c = se[i]
+                if c > 0:  # a surviving child becomes a trie node
+                    if nodes >= node_cap:
+                        return 1, 0, sn, se, ss, parent, last
+                    parent[nodes] = node
+                    last[nodes] = c
+                    length[nodes] = length[node] + 1
+                    hsh[nodes] = _child_hash(hsh[node], c, length[node] + 1)
+                    node = nodes
+                    nodes += 1
+                sn[m] = node
                 ss[m] = ss[i]
                 m += 1
         ns = m
-        # ---- extend with blank: blank-ending paths, then symbol-ending ones merged by path
+        if nb + ns > kept_cap:
+            return 3, 0, sn, se, ss, parent, last
+        # ---- the kept paths (one index per string), and which child of one is another
+        for k in range(K):  # clear the previous frame's tables
+            sidx[k] = -1
+            for c in range(C1):
+                idx[k * C1 + c] = -1
+                alias[k * C1 + c] = -1
+        K = 0
+        for i in range(nb):
+            kb[i] = K
+            knode[K] = bn[i]
+            K += 1
+        for i in range(ns):
+            found = -1
+            for k in range(nb):
+                if _same(knode[k], sn[i], hsh, parent, last, length):
+                    found = k
+                    break
+            if found < 0:
+                found = K
+                knode[K] = sn[i]
+                K += 1
+            ks[i] = found
+        for k in range(K):
+            node = knode[k]
+            p = parent[node]
+            if p < 0:
+                continue
+            for kp in range(K):
+                if _same(knode[kp], p, hsh, parent, last, length):
+                    alias[kp * C1 + last[node]] = k
+                    break
+        # ---- extend with blank: the blank-ending paths, then the symbol-ending ones merged by path
         yb = y[0, t]
-        nu = 0
         nnb = 0
         for i in range(nb):
             nbn[nnb] = bn[i]
             nbs[nnb] = bs[i] * yb
-            slot = hsh[bn[i]] & mask
-            while table[slot] != -1:
-                slot = (slot + np.uint64(1)) & mask
-            table[slot] = nnb
-            used[nu] = slot
-            nu += 1
+            nbk[nnb] = kb[i]
             nnb += 1
         for i in range(ns):
-            p = sn[i]
-            slot = hsh[p] & mask
-            found = -1
-            while table[slot] != -1:
-                q = nbn[table[slot]]
-                if _same(q, p, hsh, parent, last, length):
-                    found = table[slot]
-                    break
-                slot = (slot + np.uint64(1)) & mask
-            if found >= 0:
-                nbs[found] += ss[i] * yb
+            k = ks[i]
+            if k < nb:  # the same string is a blank-ending path: its entry is entry k
+                nbs[k] += ss[i] * yb
             else:
-                if nnb >= set_cap:
-                    return 2, 0, out_nodes, out_scores, parent, last
-                nbn[nnb] = p
+                nbn[nnb] = sn[i]
                 nbs[nnb] = ss[i] * yb
-                table[slot] = nnb
-                used[nu] = slot
-                nu += 1
+                nbk[nnb] = k
                 nnb += 1
-        for i in range(nu):
-            table[used[i]] = -1
-        # ---- extend with each symbol: blank-ending paths (new paths), then symbol-ending ones
-        nu = 0
+        # ---- extend with each symbol: blank-ending paths first, then symbol-ending ones
         nns = 0
         for i in range(nb):
-            p = bn[i]
-            for c in range(1, C + 1):
-                hc = (hsh[p] ^ np.uint64(c)) * _MUL + np.uint64(length[p] + 1)
-                slot = hc & mask
-                while table[slot] != -1:  # distinct from every path so far (different parents or symbols)
-                    slot = (slot + np.uint64(1)) & mask
-                if nodes >= node_cap:
-                    return 1, 0, out_nodes, out_scores, parent, last
-                if nns >= set_cap:
-                    return 2, 0, out_nodes, out_scores, parent, last
-                parent[nodes] = p
-                last[nodes] = c
-                length[nodes] = length[p] + 1
-                hsh[nodes] = hc
-                nsn[nns] = nodes
-                nss[nns] = bs[i] * y[c, t]
-                table[slot] = nns
-                used[nu] = slot
-                nu += 1
-                nns += 1
-                nodes += 1
+            k = kb[i]
+            for c in range(1, C1):
+                a = alias[k * C1 + c]
+                e = idx[k * C1 + c] if a < 0 else sidx[a]
+                if e < 0:
+                    if nns >= set_cap:
+                        return 2, 0, sn, se, ss, parent, last
+                    e = nns
+                    nns += 1
+                    if a < 0:
+                        idx[k * C1 + c] = e
+                        nsn[e] = knode[k]
+                        nse[e] = c
+                    else:
+                        sidx[a] = e
+                        nsn[e] = knode[a]
+                        nse[e] = 0
+                    nss[e] = bs[i] * y[c, t]
+                else:
+                    nss[e] += bs[i] * y[c, t]
         for i in range(ns):
-            p = sn[i]
-            for c in range(1, C + 1):
-                if c == last[p]:
-                    hc = hsh[p]
+            k = ks[i]
+            lastp = last[sn[i]]
+            for c in range(1, C1):
+                a = k if c == lastp else alias[k * C1 + c]
+                e = idx[k * C1 + c] if a < 0 else sidx[a]
+                if e < 0:
+                    if nns >= set_cap:
+                        return 2, 0, sn, se, ss, parent, last
+                    e = nns
+                    nns += 1
+                    if a < 0:
+                        idx[k * C1 + c] = e
+                        nsn[e] = knode[k]
+                        nse[e] = c
+                    else:
+                        sidx[a] = e
+                        nsn[e] = knode[a]
+                        nse[e] = 0
+                    nss[e] = ss[i] * y[c, t]
                 else:
-                    hc = (hsh[p] ^ np.uint64(c)) * _MUL + np.uint64(length[p] + 1)
-                slot = hc & mask
-                found = -1
-                while table[slot] != -1:
-                    q = nsn[table[slot]]
-                    if hsh[q] == hc:
-                        if c == last[p]:
-                            same = _same(q, p, hsh, parent, last, length)
-                        else:
-                            same = last[q] == c and parent[q] >= 0 and _same(parent[q], p, hsh, parent, last,
-                                                                              length)
-                        if same:
-                            found = table[slot]
-                            break
-                    slot = (slot + np.uint64(1)) & mask
-                if found >= 0:
-                    nss[found] += ss[i] * y[c, t]
-                    continue
-                if nns >= set_cap:
-                    return 2, 0, out_nodes, out_scores, parent, last
-                if c == last[p]:
-                    q = p
-                else:
-                    if nodes >= node_cap:
-                        return 1, 0, out_nodes, out_scores, parent, last
-                    q = nodes
-                    parent[q] = p
-                    last[q] = c
-                    length[q] = length[p] + 1
-                    hsh[q] = hc
-                    nodes += 1
-                nsn[nns] = q
-                nss[nns] = ss[i] * y[c, t]
-                table[slot] = nns
-                used[nu] = slot
-                nu += 1
-                nns += 1
-        for i in range(nu):
-            table[used[i]] = -1
+                    nss[e] += ss[i] * y[c, t]
         # the new sets become the current ones
         for i in range(nnb):
             bn[i] = nbn[i]
             bs[i] = nbs[i]
+            kb[i] = nbk[i]
         nb = nnb
         for i in range(nns):
             sn[i] = nsn[i]
+            se[i] = nse[i]
             ss[i] = nss[i]
         ns = nns
     # ---- merge: the symbol-ending paths, then the blank-ending ones (added to the same path)
-    n_out = 0
-    nu = 0
-    for i in range(ns):
-        out_nodes[n_out] = sn[i]
-        out_scores[n_out] = ss[i]
-        slot = hsh[sn[i]] & mask
-        while table[slot] != -1:
-            slot = (slot + np.uint64(1)) & mask
-        table[slot] = n_out
-        used[nu] = slot
-        nu += 1
-        n_out += 1
+    n = ns
+    if T == 1:  # no frame was extended: blank "" and the symbols are distinct paths
+        for i in range(nb):
+            kb[i] = -1
     for i in range(nb):
-        p = bn[i]
-        slot = hsh[p] & mask
-        found = -1
-        while table[slot] != -1:
-            if _same(out_nodes[table[slot]], p, hsh, parent, last, length):
-                found = table[slot]
-                break
-            slot = (slot + np.uint64(1)) & mask
-        if found >= 0:
-            out_scores[found] += bs[i]
+        e = sidx[kb[i]] if kb[i] >= 0 else -1
+        if e >= 0:
+            ss[e] += bs[i]
         else:
-            if n_out >= set_cap:
-                return 2, 0, out_nodes, out_scores, parent, last
-            out_nodes[n_out] = p
-            out_scores[n_out] = bs[i]
-            table[slot] = n_out
-            used[nu] = slot
-            nu += 1
-            n_out += 1
-    return 0, n_out, out_nodes, out_scores, parent, last
+            if n >= set_cap:
+                return 2, 0, sn, se, ss, parent, last
+            sn[n] = bn[i]
+            se[n] = 0
+            ss[n] = bs[i]
+            n += 1
+    return 0, n, sn, se, ss, parent, last
 
 
-def _same(a, b, hsh, parent, last, length):
-    """True if nodes a and b spell the same path (hash, length, then symbol by symbol)."""
-    if a == b:
-        return True
-    if hsh[a] != hsh[b] or length[a] != length[b]:
-        return False
-    while a != b and a >= 0:
-        if last[a] != last[b]:
-            return False
-        a = parent[a]
-        b = parent[b]
-    return True
-
-
-def _spell(paths, lengths, nodes, n, parent, last):
-    """paths[i, :lengths[i]] = the symbols of node nodes[i], first to last."""
+def _spell(paths, lengths, nodes, ext, n, parent, last):
+    """paths[i, :lengths[i]] = the symbols of node nodes[i] (then ext[i] when > 0), first to last."""
     for i in range(n):
         node = nodes[i]
         k = 0
@@ -288,7 +277,11 @@ def _spell(paths, lengths, nodes, n, parent, last):
         while q > 0:
             k += 1
             q = parent[q]
-        lengths[i] = k
+        if ext[i] > 0:
+            paths[i, k] = ext[i]
+            lengths[i] = k + 1
+        else:
+            lengths[i] = k
         q = node
         while q > 0:
             k -= 1
@@ -297,6 +290,7 @@ def _spell(paths, lengths, nodes, n, parent, last):
 
 
 if AVAILABLE:
+    _child_hash = njit(cache=True, nogil=True)(_child_hash)
     _same = njit(cache=True, nogil=True)(_same)
     _kernel = njit(cache=True, nogil=True)(_kernel)
     _spell = njit(cache=True, nogil=True)(_spell)
@@ -308,18 +302,15 @@ def run(y, beam_width):
     produces them."""
     y = np.ascontiguousarray(y, np.float64)
     C1, T = y.shape
-    set_cap = (2 * beam_width + 2) * C1
-    node_cap = C1 + 1 + max(T - 1, 0) * min(set_cap, 2 * beam_width * max(C1 - 1, 1))
+    kept_cap = 2 * beam_width + 2  # kept paths per frame: beam_width, more only for tied scores
     while True:
-        status, n, nodes, scores, parent, last = _kernel(y, beam_width, node_cap, set_cap)
+        set_cap = kept_cap * C1
+        node_cap = 1 + max(T, 1) * kept_cap
+        status, n, nodes, ext, scores, parent, last = _kernel(y, beam_width, node_cap, set_cap, kept_cap)
         if status == 0:
             break
-        if status == 1:
-            node_cap *= 2
-        else:  # ties kept more paths than room was made for
-            set_cap *= 2
-            node_cap *= 2
-    paths = np.zeros((n, T), np.int64)
+        kept_cap *= 2  # ties kept more paths than room was made for
+    paths = np.zeros((n, max(T, 1)), np.int64)
     lengths = np.empty(n, np.int64)
-    _spell(paths, lengths, nodes, n, parent, last)
-    return paths, lengths, scores[:n]
+    _spell(paths, lengths, nodes, ext, n, parent, last)
+    return paths, lengths, scores[:n].copy()
