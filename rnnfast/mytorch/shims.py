@@ -91,14 +91,16 @@ def plan_install(root: str, semester: str) -> list:
                 same = f.read() == shim_text(semester, rel)
             actions.append(("keep", rel, "already installed") if same else ("refresh", rel, "an older rnnfast shim"))
         elif state == "edited":
-            actions.append(("refuse", rel, f"{p} is an rnnfast shim edited by hand: it is your file now (move it "
-                                           "away, or restore the original from its backup, and install again)"))
+            why = (f"{p} is an rnnfast shim edited by hand: it is your file now (move it away, or restore the "
+                   "original from its backup, and install again)")
+            actions.append(("refuse", rel, why))
         elif os.path.lexists(p + BACKUP):
             if os.path.isfile(p + BACKUP) and filecmp.cmp(p, p + BACKUP, shallow=False):
                 actions.append(("write", rel, f"the backup {p + BACKUP} already holds this file"))
             else:
-                actions.append(("refuse", rel, f"a backup {p + BACKUP} already exists with other content than {p} "
-                                               "(nothing is ever overwritten: move one of them away)"))
+                why = (f"a backup {p + BACKUP} already exists with other content than {p} (nothing is ever "
+                       "overwritten: move one of them away)")
+                actions.append(("refuse", rel, why))
         else:
             actions.append(("backup+write", rel, f"original kept as {os.path.basename(p)}{BACKUP}"))
     return actions

@@ -150,11 +150,11 @@ def detect(root: str):
     DetectionError listing what was looked for when none fits."""
     found = {k: [r for r in s.student_files if _exists(root, r)] for k, s in SEMESTERS.items()}
     if _exists(root, "mytorch/ctc_loss.py") or _exists(root, "mytorch/search.py"):
-        return "s21", [f"found {', '.join(found['s21'])} (Spring 2021's student files: ctc_loss.py / search.py in "
-                       "mytorch/, models in hw3/)"]
+        return "s21", [(f"found {', '.join(found['s21'])} (Spring 2021's student files: ctc_loss.py / search.py in "
+                        "mytorch/, models in hw3/)")]
     if _exists(root, "mytorch/CTC.py") or _exists(root, "mytorch/CTCDecoding.py"):
-        return "f22", [f"found {', '.join(found['f22'])} (Fall 2022's student files: CTC.py / CTCDecoding.py in "
-                       "mytorch/, models in hw3/)"]
+        return "f22", [(f"found {', '.join(found['f22'])} (Fall 2022's student files: CTC.py / CTCDecoding.py in "
+                        "mytorch/, models in hw3/)")]
     if _exists(root, "CTC/CTC.py") or _exists(root, "CTC/CTCDecoding.py") or _exists(root, "models/char_predictor.py"):
         why = [f"found {', '.join(found['s24'])} (the student files of Spring 2024 and Spring 2026: CTC/, models/)"]
         runner = _read(root, "autograder/runner.py")
@@ -164,10 +164,10 @@ def detect(root: str):
         if _exists(root, "mytorch/utils.py"):
             return "s26", why + ["mytorch/utils.py exists (Spring 2026)"]
         if "from CTC.CTC import" in tests or "mytorch.rnn_cell" in tests:
-            return "s26", why + ["the autograder imports the student files as packages (CTC.CTC, mytorch.rnn_cell): "
-                                 "Spring 2026"]
-        return "s24", why + ["no Spring 2026 marker (HOMEWORK_APPROACH in autograder/runner.py, mytorch/utils.py, "
-                             "package imports in the tests): Spring 2024"]
+            return "s26", why + [("the autograder imports the student files as packages (CTC.CTC, mytorch.rnn_cell): "
+                                  "Spring 2026")]
+        return "s24", why + [("no Spring 2026 marker (HOMEWORK_APPROACH in autograder/runner.py, mytorch/utils.py, "
+                              "package imports in the tests): Spring 2024")]
     looked = ["mytorch/ctc_loss.py or mytorch/search.py (Spring 2021)",
               "mytorch/CTC.py or mytorch/CTCDecoding.py (Fall 2022)",
               "CTC/CTC.py, CTC/CTCDecoding.py or models/char_predictor.py (Spring 2024 / Spring 2026)"]

@@ -1,3 +1,4 @@
+# ruff: noqa  (a handout file, in the handout's style)
 import numpy as np
 from activation import *
 

@@ -1,3 +1,4 @@
+# ruff: noqa  (a handout file, in the handout's style)
 """Miniature Spring 2026 HW3P1 autograder: imports the student files as that semester's tests do, checks
 every section (semester_checks, found through RNNFAST_SEMESTER_CHECKS) and prints the scores.
 Run from the handout root."""
