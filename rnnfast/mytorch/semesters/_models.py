@@ -163,8 +163,16 @@ class _Predictor:
     def rnn(self, cell):
         self.gru = cell
 
-    def init_rnn_weights(self, Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh, bnh):
-        self.gru.init_weights(Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh, bnh)
+    def init_rnn_weights(self, *weights):
+        """The cell's twelve weights (Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, then the six biases), or PyTorch's four
+        packed ones (w_ih (3h, d), w_hh (3h, h), b_ih, b_hh), split in gate order r, z, n."""
+        if len(weights) == 4:
+            w_ih, w_hh, b_ih, b_hh = (np.asarray(a) for a in weights)
+            weights = (*np.split(w_ih, 3), *np.split(w_hh, 3), *np.split(b_ih, 3), *np.split(b_hh, 3))
+        if len(weights) != 12:
+            raise TypeError(f"init_rnn_weights: expected the twelve GRU weights (or the four packed ones), "
+                            f"got {len(weights)} arrays")
+        self.gru.init_weights(*weights)
 
     def __call__(self, x, h):
         return self.forward(x, h)
