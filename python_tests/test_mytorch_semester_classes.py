@@ -75,6 +75,12 @@ def test_gru_delta_layouts_and_promotion(backend):
         dx, _ = cell.backward(delta)
         np.testing.assert_allclose(np.reshape(dx, -1), dx0, rtol=1e-12)
         np.testing.assert_allclose(cell.dWrx, g0, rtol=1e-12)
+    x32, h32 = x.astype(np.float32), h.astype(np.float32)
+    out32 = cell(x32, h32)  # all float32: a float32 result (computed in float64, rounded once)
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, cell(x32.astype(np.float64), h32), rtol=1e-6)
+    assert cell(x32, h).dtype == np.float64
+    assert all(a.dtype == np.float32 for a in cell.backward(base.astype(np.float32)))
     ints = cell(np.arange(3), np.zeros(4, dtype=int))
     assert ints.shape == (4,) and ints.dtype == np.float64
 

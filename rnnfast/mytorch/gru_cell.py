@@ -38,6 +38,10 @@ def _real(a, name):
     return arr
 
 
+def _is32(a):
+    return getattr(a, "dtype", None) == np.float32
+
+
 def _squeezed(shape):
     return tuple(s for s in shape if s != 1)
 
@@ -61,7 +65,10 @@ def _block(name, buf_name, k):
 
     def set(self, value):
         dst = get(self)
-        v = _real(value, name).astype(np.float64, copy=False)
+        v = _real(value, name)
+        if not name.startswith("d"):  # NumPy's promotion: all-float32 weights and data give float32 results
+            (self._f32.add if v.dtype == np.float32 else self._f32.discard)(name)
+        v = v.astype(np.float64, copy=False)
         if v.shape != dst.shape and _squeezed(v.shape) == _squeezed(dst.shape):  # e.g. (h,) given as (h, 1)
             v = v.reshape(dst.shape)
         try:
@@ -87,6 +94,7 @@ class GRUCell:
         self._w_hh = np.empty((3 * h, h))
         self._b_ih = np.empty(3 * h)
         self._b_hh = np.empty(3 * h)
+        self._f32 = set()  # names of the weights last assigned as float32
         # the spec's draw order: Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, then brx, bzx, bnx, brh, bzh, bnh
         self.Wrx = np.random.randn(h, d)
         self.Wzx = np.random.randn(h, d)
@@ -138,6 +146,8 @@ class GRUCell:
         k.gru_cell_forward(h_new, gates, hn, self._gh, x2, h2, self._w_ih, self._w_hh, self._b_ih, self._b_hh, True)
         self._step = (k, x2, h2, gates, hn)
         self._assigned = None
+        if len(self._f32) == 12 and _is32(x) and _is32(h_prev_t):  # computed in float64, then rounded once
+            return h_new[0].astype(np.float32)
         return h_new[0]
 
     def _restored_step(self):
@@ -169,6 +179,8 @@ class GRUCell:
         dx, dh = np.empty((1, self.d)), np.empty((1, self.h))
         k.gru_cell_backward(dx, dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh, self._dgx, self._dgh,
                             self._dtmp, delta_row, x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+        if len(self._f32) == 12 and _is32(delta):
+            dx, dh = dx.astype(np.float32), dh.astype(np.float32)
         if np.ndim(delta) == 2:
             return dx, dh
         return dx[0], dh[0]
