@@ -144,6 +144,22 @@ def test_s21_names_and_signatures():
     assert _variants.GreedySearch(["a"], np.array([[0.4], [0.6]])[:, :, None]) == ("a", 0.6)
 
 
+def test_cells_take_every_handouts_argument_names():
+    r = RNNCell(3, 4)
+    x, h = np.random.randn(2, 3), np.random.randn(2, 4)
+    out = r(x, h)
+    np.testing.assert_array_equal(r.forward(x=x, h=h), out)  # Spring 2021 .. 2024: forward(x, h)
+    np.testing.assert_array_equal(r.forward(x=x, h_prev_t=h), out)
+    d = np.random.randn(2, 4)
+    a = r.backward(d, out, x, h)
+    b = r.backward(delta=d, h=out, h_prev_l=x, h_prev_t=h)
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(TypeError, match="exactly once"):
+        r.forward(x, h, h=h)
+    g = GRUCell(3, 4)
+    np.testing.assert_array_equal(g.forward(x=x[0], h=h[0]), g(x[0], h[0]))
+
+
 def test_losses_are_callable_with_both_backward_names():
     crit = SoftmaxCrossEntropy()
     x, y = np.random.randn(3, 4), np.eye(4)[[0, 2, 1]]

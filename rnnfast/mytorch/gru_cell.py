@@ -133,12 +133,16 @@ class GRUCell:
         for g in (self._dw_ih, self._dw_hh, self._db_ih, self._db_hh):
             g[...] = 0
 
-    def __call__(self, x, h_prev_t):
-        return self.forward(x, h_prev_t)
+    def __call__(self, x, h_prev_t=None, h=None):
+        return self.forward(x, h_prev_t, h)
 
-    def forward(self, x, h_prev_t):
+    def forward(self, x, h_prev_t=None, h=None):
         """x (d,), h_prev_t (h,) -> h_t (h,); leaves x, hidden, r, z, n set (r, z, n: views of this
-        step's gate buffer, which the backward reads)."""
+        step's gate buffer, which the backward reads). ``h``: the earlier handouts' name of ``h_prev_t``."""
+        if h is not None:
+            if h_prev_t is not None:
+                raise TypeError("GRUCell.forward() takes 'h_prev_t' (or 'h') once, got both")
+            h_prev_t = h
         x2, h2 = _row(x, self.d, "x"), _row(h_prev_t, self.h, "h_prev_t")
         H = self.h
         h_new, gates, hn = np.empty((1, H)), np.empty((1, 3 * H)), np.empty((1, H))

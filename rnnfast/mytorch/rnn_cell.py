@@ -20,6 +20,16 @@ from ._kernels import kernels as _kernels
 __all__ = ["RNNCell"]
 
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+_UNSET = object()
+
+
+def _either(method, name, value, alias, alias_value):
+    """The argument given as ``name`` or as its other handouts' name ``alias`` (exactly one)."""
+    if (value is _UNSET) == (alias_value is _UNSET):
+        raise TypeError(f"RNNCell.{method}() takes {name!r} (or {alias!r}) exactly once")
+    return value if alias_value is _UNSET else alias_value
+
+
 _WEIGHTS = ("W_ih", "W_hh", "b_ih", "b_hh")
 
 
@@ -66,8 +76,8 @@ class RNNCell:
         self.db_ih = np.zeros(self.hidden_size)
         self.db_hh = np.zeros(self.hidden_size)
 
-    def __call__(self, x, h_prev_t):
-        return self.forward(x, h_prev_t)
+    def __call__(self, x, h_prev_t=_UNSET, h=_UNSET):
+        return self.forward(x, h_prev_t, h)
 
     def _dtype(self, names, *arrays):
         """float32 only if every array is float32 (NumPy's promotion; an int input counts as float64).
@@ -82,8 +92,10 @@ class RNNCell:
     def _weights(self, dt):
         return [np.asarray(a, dt) for a in (self.W_ih, self.W_hh, self.b_ih, self.b_hh)]
 
-    def forward(self, x, h_prev_t):
-        """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted)."""
+    def forward(self, x, h_prev_t=_UNSET, h=_UNSET):
+        """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted).
+        ``h`` is the earlier handouts' name of ``h_prev_t``."""
+        h_prev_t = _either("forward", "h_prev_t", h_prev_t, "h", h)
         dt = self._dtype(("x", "h_prev_t"), x, h_prev_t)
         w = (self.W_ih, self.W_hh, self.b_ih, self.b_hh)
         if (_ready(dt, x, h_prev_t, *w) and np.ndim(x) == 2 and x.shape[1] == self.input_size
@@ -103,9 +115,14 @@ class RNNCell:
         h_t, _ = F.rnn_cell_forward(xb, h, *self._weights(dt))
         return h_t.reshape(np.shape(h_prev_t)) if np.ndim(h_prev_t) == 1 else h_t
 
-    def backward(self, delta, h_t, h_prev_l, h_prev_t):
+    def backward(self, delta, h_t=_UNSET, h_prev_l=_UNSET, h_prev_t=_UNSET, h=_UNSET):
         """delta, h_t, h_prev_t (B, h); h_prev_l (B, d) (the input of this step).
-        Returns (dx (B, d), dh_prev_t (B, h)); adds the weight and bias gradients / B."""
+        Returns (dx (B, d), dh_prev_t (B, h)); adds the weight and bias gradients / B.
+        ``h`` is the earlier handouts' name of ``h_t``."""
+        h_t = _either("backward", "h_t", h_t, "h", h)
+        for name, v in (("h_prev_l", h_prev_l), ("h_prev_t", h_prev_t)):
+            if v is _UNSET:
+                raise TypeError(f"RNNCell.backward() missing required argument {name!r}")
         dt = self._dtype(("delta", "h_t", "h_prev_l", "h_prev_t"), delta, h_t, h_prev_l, h_prev_t)
         shape = np.shape(delta)
         delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.asarray(a, dt)) for a in (delta, h_t, h_prev_l, h_prev_t))
