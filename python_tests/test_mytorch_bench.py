@@ -29,5 +29,5 @@ def test_mytorch_suite_quick(tmp_path):
 
 
 def test_mytorch_suite_rejects_unknown_model_code():
-    with pytest.raises(ValueError, match="model code 7"):
-        get_suite("mytorch").setup((7, 1, 1, 2, 3, 1), None, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="model code 9"):
+        get_suite("mytorch").setup((9, 1, 1, 2, 3, 1), None, np.random.default_rng(0))

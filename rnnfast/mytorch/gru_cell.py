@@ -16,17 +16,30 @@ fresh for every step, never overwritten by the next one.
 """
 import numpy as np
 
-from rnnfast import _backend
+from ._kernels import kernels as _kernels
+
+__all__ = ["GRUCell"]
 
 _GATES = ("r", "z", "n")
-
-
-def _kernels():
-    """The active backend's kernel module (the cheap lookup first: this runs once per step)."""
-    return _backend._loaded.get(_backend.get_backend()) or _backend.kernels()
-
-
 _F64 = np.dtype(np.float64)
+
+
+def _real(a, name):
+    """``a`` as an ndarray of real numbers (float, int or bool), else a TypeError naming it."""
+    if a is None:
+        raise TypeError(f"GRUCell: {name} is None; expected an array of real numbers")
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"GRUCell: {name} is not an array of numbers ({type(a).__name__}: {e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"GRUCell: {name} must hold real numbers (float or int), got dtype {arr.dtype} "
+                        f"of shape {arr.shape}")
+    return arr
+
+
+def _is32(a):
+    return getattr(a, "dtype", None) == np.float32
 
 
 def _squeezed(shape):
@@ -37,7 +50,7 @@ def _row(a, n, name):
     """``a`` (n elements) as a C-contiguous float64 (1, n) row: a view when it already is one."""
     if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous:
         return a[None]  # the common case, checked cheaply: this runs three times per step
-    a = np.ascontiguousarray(a, np.float64)
+    a = np.ascontiguousarray(_real(a, name), np.float64)
     if _squeezed(a.shape) != _squeezed((n,)):  # (n,), (1, n), (n, 1), ... but never a matrix
         raise ValueError(f"GRUCell: expected {name} of shape ({n},), got {a.shape}")
     return a.reshape(1, n)
@@ -52,7 +65,10 @@ def _block(name, buf_name, k):
 
     def set(self, value):
         dst = get(self)
-        v = np.asarray(value, dtype=np.float64)
+        v = _real(value, name)
+        if not name.startswith("d"):  # NumPy's promotion: all-float32 weights and data give float32 results
+            (self._f32.add if v.dtype == np.float32 else self._f32.discard)(name)
+        v = v.astype(np.float64, copy=False)
         if v.shape != dst.shape and _squeezed(v.shape) == _squeezed(dst.shape):  # e.g. (h,) given as (h, 1)
             v = v.reshape(dst.shape)
         try:
@@ -68,13 +84,17 @@ def _block(name, buf_name, k):
 
 class GRUCell:
     def __init__(self, input_size, hidden_size):
-        self.d = input_size
-        self.h = hidden_size
-        h, d = hidden_size, input_size
+        for nm, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"GRUCell: {nm} must be an int >= 0, got {v!r}")
+        self.d = int(input_size)
+        self.h = int(hidden_size)
+        h, d = self.h, self.d
         self._w_ih = np.empty((3 * h, d))
         self._w_hh = np.empty((3 * h, h))
         self._b_ih = np.empty(3 * h)
         self._b_hh = np.empty(3 * h)
+        self._f32 = set()  # names of the weights last assigned as float32
         # the spec's draw order: Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, then brx, bzx, bnx, brh, bzh, bnh
         self.Wrx = np.random.randn(h, d)
         self.Wzx = np.random.randn(h, d)
@@ -113,19 +133,25 @@ class GRUCell:
         for g in (self._dw_ih, self._dw_hh, self._db_ih, self._db_hh):
             g[...] = 0
 
-    def __call__(self, x, h_prev_t):
-        return self.forward(x, h_prev_t)
+    def __call__(self, x, h_prev_t=None, h=None):
+        return self.forward(x, h_prev_t, h)
 
-    def forward(self, x, h_prev_t):
+    def forward(self, x, h_prev_t=None, h=None):
         """x (d,), h_prev_t (h,) -> h_t (h,); leaves x, hidden, r, z, n set (r, z, n: views of this
-        step's gate buffer, which the backward reads)."""
+        step's gate buffer, which the backward reads). ``h``: the earlier handouts' name of ``h_prev_t``."""
+        if h is not None:
+            if h_prev_t is not None:
+                raise TypeError("GRUCell.forward() takes 'h_prev_t' (or 'h') once, got both")
+            h_prev_t = h
         x2, h2 = _row(x, self.d, "x"), _row(h_prev_t, self.h, "h_prev_t")
         H = self.h
         h_new, gates, hn = np.empty((1, H)), np.empty((1, 3 * H)), np.empty((1, H))
-        k = _kernels()
+        k = _kernels() if H and self.d else _NumpyStep
         k.gru_cell_forward(h_new, gates, hn, self._gh, x2, h2, self._w_ih, self._w_hh, self._b_ih, self._b_hh, True)
         self._step = (k, x2, h2, gates, hn)
         self._assigned = None
+        if len(self._f32) == 12 and _is32(x) and _is32(h_prev_t):  # computed in float64, then rounded once
+            return h_new[0].astype(np.float32)
         return h_new[0]
 
     def _restored_step(self):
@@ -141,19 +167,26 @@ class GRUCell:
         return x2, h2, gates, hn
 
     def backward(self, delta):
-        """delta (h,) -> (dx (d,), dh_prev_t (h,)); accumulates all twelve dW*/db*."""
+        """delta (h,) -> (dx (d,), dh_prev_t (h,)); delta (1, h) -> (dx (1, d), dh_prev_t (1, h)) (the rank
+        of ``delta`` decides: a course Linear's backward hands a (1, h) row). Accumulates all twelve
+        dW*/db*."""
+        delta_row = _row(delta, self.h, "delta")
         if self._step is not None:
             k, x2, h2, gates, hn = self._step
             if self._assigned:
                 x2, h2, gates, hn = self._restored_step()
         elif self._assigned and set(self._assigned) >= {"x", "hidden", "r", "z", "n"}:  # a step given by hand
-            k = _kernels()
+            k = _kernels() if self.h and self.d else _NumpyStep
             x2, h2, gates, hn = self._restored_step()
         else:
             raise RuntimeError("GRUCell.backward called before forward (or before x, hidden, r, z, n were set)")
         dx, dh = np.empty((1, self.d)), np.empty((1, self.h))
         k.gru_cell_backward(dx, dh, self._dw_ih, self._dw_hh, self._db_ih, self._db_hh, self._dgx, self._dgh,
-                            self._dtmp, _row(delta, self.h, "delta"), x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+                            self._dtmp, delta_row, x2, h2, self._w_ih, self._w_hh, gates, hn, True)
+        if len(self._f32) == 12 and _is32(delta):
+            dx, dh = dx.astype(np.float32), dh.astype(np.float32)
+        if np.ndim(delta) == 2:
+            return dx, dh
         return dx[0], dh[0]
 
 
@@ -189,3 +222,41 @@ GRUCell.hidden = _step_attr("hidden", "hidden (h,): the state given to the last 
 GRUCell.r = _step_attr("r", "r (h,): the reset gate of the last forward.")
 GRUCell.z = _step_attr("z", "z (h,): the update gate of the last forward.")
 GRUCell.n = _step_attr("n", "n (h,): the candidate state of the last forward.")
+
+
+def _sig(a):
+    return 0.5 * np.tanh(0.5 * a) + 0.5
+
+
+class _NumpyStep:
+    """The kernel contract of one GRU step in NumPy, for the sizes the kernels are not built for
+    (an empty input or state: every product is over an empty axis)."""
+
+    @staticmethod
+    def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
+        H = h.shape[1]
+        gx = x @ w_ih.T + b_ih
+        gh[...] = h @ w_hh.T + b_hh
+        r = _sig(gx[:, :H] + gh[:, :H])
+        z = _sig(gx[:, H:2 * H] + gh[:, H:2 * H])
+        hn[...] = gh[:, 2 * H:]
+        n = np.tanh(gx[:, 2 * H:] + r * hn)
+        gates[...] = np.concatenate([r, z, n], axis=1)
+        h_new[...] = (1 - z) * n + z * h
+
+    @staticmethod
+    def gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, delta, x, h, w_ih, w_hh, gates, hn,
+                          reset_after):
+        H = h.shape[1]
+        r, z, n = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:]
+        dn = delta * (1 - z) * (1 - n * n)
+        dz = delta * (h - n) * z * (1 - z)
+        dr = dn * hn * r * (1 - r)
+        dgx[...] = np.concatenate([dr, dz, dn], axis=1)
+        dgh[...] = np.concatenate([dr, dz, dn * r], axis=1)
+        dw_ih += dgx.T @ x
+        dw_hh += dgh.T @ h
+        db_ih += dgx.sum(0)
+        db_hh += dgh.sum(0)
+        dx[...] = dgx @ w_ih
+        dh[...] = delta * z + dgh @ w_hh

@@ -9,6 +9,8 @@ runs the fused single-step kernel on the weights (r: Wrx/Wrh, z: -Wzx/-Wzh, n: W
 """
 import numpy as np
 
+__all__ = ["GRU_Cell"]
+
 from rnnfast import functional as F
 
 

@@ -12,14 +12,40 @@ Arrays of mixed precision are computed in the wider one, as NumPy's products wou
 """
 import numpy as np
 
-from rnnfast import _backend
+import rnnfast
 from rnnfast import functional as F
 
+from ._kernels import kernels as _kernels
+
+__all__ = ["RNNCell"]
+
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+_UNSET = object()
 
 
-def _kernels():
-    return _backend._loaded.get(_backend.get_backend()) or _backend.kernels()
+def _either(method, name, value, alias, alias_value):
+    """The argument given as ``name`` or as its other handouts' name ``alias`` (exactly one)."""
+    if (value is _UNSET) == (alias_value is _UNSET):
+        raise TypeError(f"RNNCell.{method}() takes {name!r} (or {alias!r}) exactly once")
+    return value if alias_value is _UNSET else alias_value
+
+
+_WEIGHTS = ("W_ih", "W_hh", "b_ih", "b_hh")
+
+
+def _real(a, name):
+    """``a`` as an ndarray of real numbers (float, int or bool; a torch tensor is converted), else a
+    TypeError naming it."""
+    if a is None:
+        raise TypeError(f"RNNCell: {name} is None; expected an array of real numbers")
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"RNNCell: {name} is not an array of numbers ({type(a).__name__}: {e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"RNNCell: {name} must hold real numbers (float or int), got dtype {arr.dtype} "
+                        f"of shape {arr.shape}")
+    return arr
 
 
 def _ready(dt, *arrays):
@@ -50,22 +76,27 @@ class RNNCell:
         self.db_ih = np.zeros(self.hidden_size)
         self.db_hh = np.zeros(self.hidden_size)
 
-    def __call__(self, x, h_prev_t):
-        return self.forward(x, h_prev_t)
+    def __call__(self, x, h_prev_t=_UNSET, h=_UNSET):
+        return self.forward(x, h_prev_t, h)
 
-    def _dtype(self, *arrays):
-        """float32 only if every array is float32 (a non-float input counts as float64)."""
-        for a in arrays + (self.W_ih, self.W_hh, self.b_ih, self.b_hh):
-            if getattr(a, "dtype", None) is not _F32 and np.asarray(a).dtype != _F32:
-                return _F64
-        return _F32
+    def _dtype(self, names, *arrays):
+        """float32 only if every array is float32 (NumPy's promotion; an int input counts as float64).
+        Checks that every input and weight holds real numbers."""
+        dt = _F32
+        for name, a in zip(names + _WEIGHTS, arrays + (self.W_ih, self.W_hh, self.b_ih, self.b_hh)):
+            d = getattr(a, "dtype", None)
+            if d is _F64 or d is not _F32 and _real(a, name).dtype != _F32:
+                dt = _F64
+        return dt
 
     def _weights(self, dt):
         return [np.asarray(a, dt) for a in (self.W_ih, self.W_hh, self.b_ih, self.b_hh)]
 
-    def forward(self, x, h_prev_t):
-        """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted)."""
-        dt = self._dtype(x, h_prev_t)
+    def forward(self, x, h_prev_t=_UNSET, h=_UNSET):
+        """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted).
+        ``h`` is the earlier handouts' name of ``h_prev_t``."""
+        h_prev_t = _either("forward", "h_prev_t", h_prev_t, "h", h)
+        dt = self._dtype(("x", "h_prev_t"), x, h_prev_t)
         w = (self.W_ih, self.W_hh, self.b_ih, self.b_hh)
         if (_ready(dt, x, h_prev_t, *w) and np.ndim(x) == 2 and x.shape[1] == self.input_size
                 and h_prev_t.shape == (x.shape[0], self.hidden_size) and self.W_ih.shape == (self.hidden_size,
@@ -77,13 +108,22 @@ class RNNCell:
             return h_t
         xb = np.atleast_2d(np.asarray(x, dt))
         h = np.atleast_2d(np.asarray(h_prev_t, dt))
+        if not (self.hidden_size and self.input_size):  # an empty axis: the kernels are not built for it
+            W_ih, W_hh, b_ih, b_hh = self._weights(dt)
+            h_t = np.tanh(xb @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+            return h_t.reshape(np.shape(h_prev_t)) if np.ndim(h_prev_t) == 1 else h_t
         h_t, _ = F.rnn_cell_forward(xb, h, *self._weights(dt))
         return h_t.reshape(np.shape(h_prev_t)) if np.ndim(h_prev_t) == 1 else h_t
 
-    def backward(self, delta, h_t, h_prev_l, h_prev_t):
+    def backward(self, delta, h_t=_UNSET, h_prev_l=_UNSET, h_prev_t=_UNSET, h=_UNSET):
         """delta, h_t, h_prev_t (B, h); h_prev_l (B, d) (the input of this step).
-        Returns (dx (B, d), dh_prev_t (B, h)); adds the weight and bias gradients / B."""
-        dt = self._dtype(delta, h_t, h_prev_l, h_prev_t)
+        Returns (dx (B, d), dh_prev_t (B, h)); adds the weight and bias gradients / B.
+        ``h`` is the earlier handouts' name of ``h_t``."""
+        h_t = _either("backward", "h_t", h_t, "h", h)
+        for name, v in (("h_prev_l", h_prev_l), ("h_prev_t", h_prev_t)):
+            if v is _UNSET:
+                raise TypeError(f"RNNCell.backward() missing required argument {name!r}")
+        dt = self._dtype(("delta", "h_t", "h_prev_l", "h_prev_t"), delta, h_t, h_prev_l, h_prev_t)
         shape = np.shape(delta)
         delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.asarray(a, dt)) for a in (delta, h_t, h_prev_l, h_prev_t))
         B, H, I = delta.shape[0], self.hidden_size, self.input_size
@@ -106,7 +146,16 @@ class RNNCell:
                                   ("h_prev_t", h_prev_t, (B, H)), ("W_ih", w_ih, (H, I)), ("W_hh", w_hh, (H, H))):
                 if a.shape != want:
                     raise ValueError(f"RNNCell.backward: {name} should have shape {want}, got {a.shape}")
-            cache = F.RNNCellCache(_backend.get_backend(), np.ascontiguousarray(h_prev_l),
+            if not (H and I and B):  # an empty axis: the kernels are not built for it
+                dz = delta * (1 - h_t * h_t)
+                Bd = max(B, 1)
+                self.dW_ih += dz.T @ h_prev_l / Bd
+                self.dW_hh += dz.T @ h_prev_t / Bd
+                self.db_ih += dz.sum(0) / Bd
+                self.db_hh += dz.sum(0) / Bd
+                dx, dh = dz @ w_ih, dz @ w_hh
+                return (dx[0], dh[0]) if len(shape) == 1 else (dx, dh)
+            cache = F.RNNCellCache(rnnfast.get_backend(), np.ascontiguousarray(h_prev_l),
                                    np.ascontiguousarray(h_prev_t), np.array(h_t), w_ih, w_hh, True, True, False)
             gr = F.rnn_cell_backward(delta, cache)
             self.dW_ih += gr.dw_ih / B

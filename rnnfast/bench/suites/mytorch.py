@@ -12,6 +12,20 @@ MyTorch; ``--dtype`` does not apply), on the same weights:
 * model 3, ``RNNPhonemeClassifier``: L RNNCell layers over (B, T, I), Linear on the last state,
   backward from random logits gradients to dh_0 / B with the handout's BPTT loop.
 
+* model 4, ``GRUCell[S21]``: model 0 through Spring 2021's API (biases ``bir ... bhn``, a (1, H) delta from
+  the course Linear, (1, I) / (1, H) gradients back);
+* model 5, ``CharacterPredictor``: ``inference`` over T characters (I inputs, H hidden, 10 classes); the
+  plain version steps a NumPy GRU cell and the projection per character, as the handout's loop;
+* model 6, ``CTCLoss``: the handouts' ``CTCLoss`` forward + ``backward()`` on probabilities (T, B, C=I)
+  with B targets of length S=H; the plain version is the handout's per-item NumPy transcription
+  (extend, alpha, beta, gamma, expected divergence, dY);
+* model 7, ``BeamSearch``: ``BeamSearchDecoder(symbols, beam_width=H).decode`` on (I+1, T, 1)
+  probabilities (I symbols); the plain version is the lecture's pseudo-code with strings and dicts.
+
+Per semester (the classes differ only in names; the maths are shared): Spring 2021 runs models 4
+(its cell), 3, 5, 6, 7; Fall 2022, Spring 2024 and Spring 2026 run models 0, 3, 5, 6, 7 (their
+classifier and predictor use the handout's course Linear, whose cost is the handout's own).
+
 ``--shape`` takes the model code first, e.g. ``rnnfast bench mytorch --shape 0,10,1,64,128,1``.
 """
 from __future__ import annotations
@@ -22,7 +36,9 @@ import numpy as np
 
 from ..common import Suite, Target
 
-MODELS = ("GRUCell", "RNNCell", "GRU", "RNNPhonemeClassifier")
+MODELS = ("GRUCell", "RNNCell", "GRU", "RNNPhonemeClassifier", "GRUCell[S21]", "CharacterPredictor", "CTCLoss",
+          "BeamSearch")
+S21_BIASES = ("bir", "biz", "bin", "bhr", "bhz", "bhn")
 N_OUT = 10  # classifier outputs
 GRU_NAMES = ("Wrx", "Wzx", "Wnx", "Wrh", "Wzh", "Wnh", "brx", "bzx", "bnx", "brh", "bzh", "bnh")
 
@@ -166,16 +182,127 @@ class NumpyRNNPhonemeClassifier:
         return dh / B
 
 
+class NumpyGRUCellS21(NumpyGRUCell):
+    """Spring 2021's API: a (1, H) delta gives (1, I), (1, H) gradients."""
+
+    def backward(self, delta, state=None):
+        dx, dh = super().backward(delta, state)
+        return np.atleast_2d(dx), np.atleast_2d(dh)
+
+
+class NumpyCharacterPredictor:
+    def __init__(self, src):
+        self.cell = NumpyGRUCell(src.gru)
+        self.W, self.b = np.array(src.projection.W), np.array(src.projection.b)
+        self.hidden_dim = src.hidden_dim
+
+    def forward(self, x, h):
+        hn = self.cell.forward(x, h)
+        return (hn[None] @ self.W.T + self.b.T)[0], hn
+
+
+def numpy_inference(net, inputs):
+    h = np.zeros(net.hidden_dim)
+    out = []
+    for x in inputs:
+        logits, h = net.forward(x, h)
+        out.append(logits)
+    return np.stack(out)
+
+
+class NumpyCTCLoss:
+    """The handouts' CTCLoss, transcribed in NumPy (per item; recursions vectorised over the states)."""
+
+    def extend(self, target):
+        ext = np.zeros(2 * len(target) + 1, dtype=int)
+        ext[1::2] = target
+        skip = np.zeros(len(ext), dtype=int)
+        skip[2:] = (ext[2:] != 0) & (ext[2:] != ext[:-2])
+        return ext, skip
+
+    def alpha_beta(self, y, ext, skip):
+        T, S = y.shape[0], len(ext)
+        ye = y[:, ext]
+        a, b = np.zeros((T, S)), np.zeros((T, S))
+        a[0, :2] = ye[0, :2]
+        sk = skip.astype(bool)
+        for t in range(1, T):
+            v = a[t - 1].copy()
+            v[1:] += a[t - 1, :-1]
+            v[2:] += np.where(sk[2:], a[t - 1, :-2], 0)
+            a[t] = v * ye[t]
+        b[T - 1, -2:] = 1
+        for t in range(T - 2, -1, -1):
+            nb = b[t + 1] * ye[t + 1]
+            v = nb.copy()
+            v[:-1] += nb[1:]
+            v[:-2] += np.where(sk[2:], nb[2:], 0)
+            b[t] = v
+        return a, b
+
+    def __call__(self, y, targets, il, tl):
+        B = targets.shape[0]
+        self.y, self.il, self.parts, total = y, il, [], 0.0
+        for i in range(B):
+            yb = y[:il[i], i]
+            ext, skip = self.extend(targets[i, :tl[i]])
+            a, b = self.alpha_beta(yb, ext, skip)
+            g = a * b
+            g /= g.sum(1, keepdims=True)
+            self.parts.append((ext, g))
+            total += -(g * np.log(yb[:, ext])).sum()
+        return total / B
+
+    def backward(self):
+        dY = np.zeros_like(self.y)
+        for i, (ext, g) in enumerate(self.parts):
+            Tb = self.il[i]
+            yb = self.y[:Tb, i]
+            for s, k in enumerate(ext):
+                dY[:Tb, i, k] -= g[:, s] / yb[:, k]
+        return dY
+
+
+def numpy_beam_search(symbols, y_probs, beam_width):
+    """The lecture's beam search pseudo-code, with strings and dictionaries."""
+    y = y_probs[:, :, 0]
+    blank, sym = {"": y[0, 0]}, {c: y[i + 1, 0] for i, c in enumerate(symbols)}
+    for t in range(1, y.shape[1]):
+        scores = sorted(list(blank.values()) + list(sym.values()), reverse=True)
+        cut = scores[beam_width - 1] if beam_width < len(scores) else scores[-1]
+        blank = {p: v for p, v in blank.items() if v >= cut}
+        sym = {p: v for p, v in sym.items() if v >= cut}
+        nb = {p: v * y[0, t] for p, v in blank.items()}
+        for p, v in sym.items():
+            nb[p] = nb.get(p, 0) + v * y[0, t]
+        ns = {}
+        for p, v in blank.items():
+            for i, c in enumerate(symbols):
+                ns[p + c] = v * y[i + 1, t]
+        for p, v in sym.items():
+            for i, c in enumerate(symbols):
+                q = p if c == p[-1] else p + c
+                ns[q] = ns.get(q, 0) + v * y[i + 1, t]
+        blank, sym = nb, ns
+    merged = dict(sym)
+    for p, v in blank.items():
+        merged[p] = merged.get(p, 0) + v
+    return max(merged, key=merged.get), merged
+
+
 # ------------------------------------------------------------------------------------------ suite
 class MyTorchSuite(Suite):
     name = "mytorch"
     title = "rnnfast.mytorch vs plain NumPy (the same classes), forward+backward, float64"
     params = ("model", "T", "B", "I", "H", "L")
-    shapes = [(0, 10, 1, 64, 128, 1), (1, 10, 16, 64, 128, 1), (2, 50, 16, 64, 128, 2), (3, 50, 16, 64, 128, 2)]
-    quick_shapes = [(0, 2, 1, 4, 8, 1), (1, 2, 3, 4, 8, 1), (2, 5, 2, 4, 8, 2), (3, 5, 2, 4, 8, 2)]
+    shapes = [(0, 10, 1, 64, 128, 1), (1, 10, 16, 64, 128, 1), (2, 50, 16, 64, 128, 2), (3, 50, 16, 64, 128, 2),
+              (4, 10, 1, 64, 128, 1), (5, 50, 1, 64, 128, 1), (6, 100, 8, 40, 30, 1), (7, 100, 1, 40, 10, 1)]
+    quick_shapes = [(0, 2, 1, 4, 8, 1), (1, 2, 3, 4, 8, 1), (2, 5, 2, 4, 8, 2), (3, 5, 2, 4, 8, 2), (4, 2, 1, 4, 8, 1),
+                    (5, 4, 1, 4, 8, 1), (6, 6, 2, 5, 2, 1), (7, 5, 1, 3, 3, 1)]
     passes = ("fwdbwd",)
     baseline = "numpy-plain"
-    targets = [Target("cpp", "speedup", ">=", 5, [shapes[0]])]
+    targets = [Target("cpp", "speedup", ">=", 5, [shapes[0], shapes[4]]),
+               Target("cpp", "speedup", ">=", 20, [shapes[6]]), Target("cpp", "speedup", ">=", 50, [shapes[7]])]
     err_tol = {"float32": 1e-8, "float64": 1e-8}  # float64 either way
     flops_note = "not counted (per-step Python overhead dominates the small cases)."
 
@@ -187,21 +314,41 @@ class MyTorchSuite(Suite):
         if kind not in range(len(MODELS)):
             raise ValueError(f"model code {kind}: expected 0..{len(MODELS) - 1} ({', '.join(MODELS)})")
         n = rng.standard_normal
-        return SimpleNamespace(shape=shape, kind=MODELS[kind], x=n((T, B, I)), h=n((B, H)), d=n((T, B, H)),
-                               dlogits=n((B, N_OUT)), seed=int(rng.integers(1 << 30)))
+        d = SimpleNamespace(shape=shape, kind=MODELS[kind], seed=int(rng.integers(1 << 30)))
+        if d.kind == "CTCLoss":  # (T, B, C=I) probabilities, B targets of length S=H
+            z = n((T, B, I))
+            e = np.exp(z - z.max(-1, keepdims=True))
+            d.y, d.targets = e / e.sum(-1, keepdims=True), rng.integers(1, I, (B, H))
+            d.il, d.tl = np.full(B, T), np.full(B, H)
+        elif d.kind == "BeamSearch":  # (I+1, T, 1) probabilities, beam width H
+            p = rng.uniform(0.01, 1, (I + 1, T, 1))
+            d.y_probs, d.symbols = p / p.sum(0), [chr(ord("A") + i) for i in range(I)]
+        else:
+            d.x, d.h, d.d, d.dlogits = n((T, B, I)), n((B, H)), n((T, B, H)), n((B, N_OUT))
+        return d
 
     @staticmethod
     def _rnnfast_model(d):
         """A fresh rnnfast.mytorch object of this case, initialised from the case's seed."""
+        from rnnfast.mytorch.CTC.CTC import CTCLoss
+        from rnnfast.mytorch.CTC.CTCDecoding import BeamSearchDecoder
         from rnnfast.mytorch.gru_cell import GRUCell
+        from rnnfast.mytorch.models.char_predictor import CharacterPredictor
         from rnnfast.mytorch.models.GRU import GRU
         from rnnfast.mytorch.models.rnn_classifier import RNNPhonemeClassifier
         from rnnfast.mytorch.rnn_cell import RNNCell
+        from rnnfast.mytorch.semesters._variants import GRUCellS21
 
         _, T, B, I, H, L = d.shape
         np.random.seed(d.seed)
         m = {"GRUCell": lambda: GRUCell(I, H), "RNNCell": lambda: RNNCell(I, H), "GRU": lambda: GRU(I, H, L),
-             "RNNPhonemeClassifier": lambda: RNNPhonemeClassifier(I, H, N_OUT, L)}[d.kind]()
+             "RNNPhonemeClassifier": lambda: RNNPhonemeClassifier(I, H, N_OUT, L),
+             "GRUCell[S21]": lambda: GRUCellS21(I, H), "CharacterPredictor": lambda: CharacterPredictor(I, H, N_OUT),
+             "CTCLoss": lambda: CTCLoss(), "BeamSearch": lambda: BeamSearchDecoder(d.symbols, H)}[d.kind]()
+        if d.kind == "CharacterPredictor":  # weights as model 2's (a long recurrence stays comparable)
+            k = 1 / np.sqrt(H)
+            for nm in GRU_NAMES:
+                setattr(m.gru, nm, getattr(m.gru, nm) * k)
         # MyTorch draws N(0, 1) weights; over 50 steps such a recurrence is chaotic (rounding differences
         # grow to O(1)), so the sequence cases scale them by 1/sqrt(H) to make the results comparable
         k = 1 / np.sqrt(H)
@@ -219,7 +366,32 @@ class MyTorchSuite(Suite):
     def _step_fns(d, m):
         """The fwdbwd callable for model object ``m`` (rnnfast's or the plain one: same API)."""
         T = d.shape[1]
-        if d.kind == "GRUCell":
+        if d.kind == "GRUCell[S21]":
+            xs, h1, ds = d.x[:, 0], d.h[0], d.d[:, :1]  # delta (1, H), as the course Linear hands it
+
+            def run():
+                for t in range(T):
+                    out = m.forward(xs[t], h1)
+                    dx, dh = m.backward(ds[t])
+                return {"h": out, "dx": dx, "dh": dh}
+        elif d.kind == "CharacterPredictor":
+            from rnnfast.mytorch.models.char_predictor import inference
+            xs = np.ascontiguousarray(d.x[:, 0])
+            infer = numpy_inference if isinstance(m, NumpyCharacterPredictor) else inference
+
+            def run():
+                return {"logits": infer(m, xs)}
+        elif d.kind == "CTCLoss":
+            def run():
+                loss = m(d.y, d.targets, d.il, d.tl)
+                return {"loss": np.array(loss), "dY": m.backward()}
+        elif d.kind == "BeamSearch":
+            decode = m if callable(m) else m.decode
+
+            def run():
+                best, merged = decode(d.y_probs)
+                return {"scores": np.sort(np.fromiter(merged.values(), np.float64, len(merged)))[::-1]}
+        elif d.kind == "GRUCell":
             xs, h1, ds = d.x[:, 0], d.h[0], d.d[:, 0]
 
             def run():
@@ -247,8 +419,14 @@ class MyTorchSuite(Suite):
 
     def baseline_impl(self, d):
         src = self._rnnfast_model(d)
-        plain = {"GRUCell": NumpyGRUCell, "RNNCell": NumpyRNNCell, "GRU": NumpyGRU,
-                 "RNNPhonemeClassifier": NumpyRNNPhonemeClassifier}[d.kind](src)
+        if d.kind == "BeamSearch":
+            plain = lambda y: numpy_beam_search(d.symbols, y, d.shape[4])  # noqa: E731
+        elif d.kind == "CTCLoss":
+            plain = NumpyCTCLoss()
+        else:
+            plain = {"GRUCell": NumpyGRUCell, "RNNCell": NumpyRNNCell, "GRU": NumpyGRU,
+                     "RNNPhonemeClassifier": NumpyRNNPhonemeClassifier, "GRUCell[S21]": NumpyGRUCellS21,
+                     "CharacterPredictor": NumpyCharacterPredictor}[d.kind](src)
         return {"fwdbwd": self._step_fns(d, plain)}
 
     def backend_impl(self, d, backend):

@@ -10,6 +10,8 @@ the NumPy transcription below (vectorised over the extended-label states), which
 """
 import numpy as np
 
+__all__ = ["CTC", "CTCLoss"]
+
 try:
     from rnnfast.ctc_prob import prob_alpha_beta as _prob_alpha_beta
     from rnnfast.ctc_prob import prob_ctc_loss as _prob_ctc_loss
@@ -113,7 +115,7 @@ class CTCLoss:
                 ext, _ = self.ctc.extend_target_with_blank(tgt)
                 self.extended_symbols.append(ext)
                 self.gammas.append(gamma[b, :int(input_lengths[b]), :len(ext)])
-            return float(np.sum(loss) / len(loss))
+            return np.float64(np.sum(loss) / len(loss))
         self._dY = None
         B = target.shape[0]
         total = np.zeros(B)
@@ -128,7 +130,7 @@ class CTCLoss:
             self.gammas.append(gamma)
             self.extended_symbols.append(ext)
             total[b] = -(gamma * np.log(y[:, ext])).sum()
-        return float(np.sum(total) / B)
+        return np.float64(np.sum(total) / B)
 
     def backward(self):
         """dY (T, B, C): dY[t, b, ext_s] -= gamma[t, s] / y[t, ext_s], summed over repeated symbols,

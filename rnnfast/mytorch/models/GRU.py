@@ -7,6 +7,8 @@ The gradients are the true ones (checked against PyTorch autograd).
 """
 import numpy as np
 
+__all__ = ["GRU"]
+
 from rnnfast import functional as F
 
 from ..gru_cell import GRUCell

@@ -1,37 +1,20 @@
 """MyTorch ``CharacterPredictor`` and ``inference`` (models/char_predictor.py): a GRUCell and a
-Linear projection, one character at a time."""
-import numpy as np
-
+Linear projection, one character at a time (``inference`` runs a whole sequence through the GRU
+kernel). This is rnnfast's own set: the projection is ``rnnfast.mytorch.nn.linear.Linear``."""
 from ..gru_cell import GRUCell
 from ..nn.linear import Linear
+from ..semesters._models import _Predictor, inference
+
+__all__ = ["CharacterPredictor", "inference"]
 
 
-class CharacterPredictor:
-    def __init__(self, input_dim, hidden_dim, num_classes):
-        self.gru = GRUCell(input_dim, hidden_dim)
-        self.projection = Linear(hidden_dim, num_classes)
-        self.num_classes = num_classes
-        self.hidden_dim = hidden_dim
-        self.projection.W = np.random.rand(num_classes, hidden_dim)
+class CharacterPredictor(_Predictor):
+    """CharacterPredictor(input_dim, hidden_dim, num_classes): ``gru`` (GRUCell), ``projection``
+    (Linear, W = rand(C, h) drawn after the cell's weights); forward(x (d,), h (h,)) ->
+    (logits (C,), h_next (h,))."""
 
-    def init_rnn_weights(self, Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh, bnh):
-        self.gru.init_weights(Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh, bnh)
+    _cell = GRUCell
 
-    def __call__(self, x, h):
-        return self.forward(x, h)
+    def _linear(self):
+        return Linear
 
-    def forward(self, x, h):
-        """x (d,), h (h,) -> (logits (C,), h_next (h,))."""
-        hnext = self.gru.forward(x, h)
-        logits = self.projection.forward(hnext.reshape(1, -1)).reshape(-1)
-        return logits, hnext
-
-
-def inference(net, inputs):
-    """Logits (T, C) of ``net`` over inputs (T, d) from a zero state."""
-    h = np.zeros(net.hidden_dim)
-    out = []
-    for x in inputs:
-        logits, h = net.forward(x, h)
-        out.append(logits)
-    return np.stack(out)

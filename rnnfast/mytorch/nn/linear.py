@@ -1,6 +1,8 @@
 """MyTorch ``Linear`` (mytorch/nn/linear.py): W (out, in) and b (out, 1) start at zero."""
 import numpy as np
 
+__all__ = ["Linear"]
+
 
 class Linear:
     def __init__(self, in_features, out_features, debug=False):

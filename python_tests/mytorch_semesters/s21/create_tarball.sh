@@ -1,0 +1,1 @@
+tar -cvf handin.tar hw3 mytorch

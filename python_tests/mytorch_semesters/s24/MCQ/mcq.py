@@ -1,0 +1,3 @@
+# ruff: noqa  (a handout file, in the handout's style)
+def question_1():
+    return "a"

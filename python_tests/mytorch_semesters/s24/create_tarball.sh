@@ -1,0 +1,1 @@
+tar -cvf handin.tar models MCQ mytorch CTC
