@@ -211,6 +211,8 @@ class GRUCellFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: (R.gru_cell(*a),), saved, (dh_new,))
+        if dh_new is None:
+            return (None,) * 6
         g = F.gru_cell_backward(_np(dh_new), ctx.cache)
         return _grads(ctx, (g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh))
 
@@ -277,9 +279,12 @@ class CTCLossFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dloss):
         ctx.saved_tensors  # noqa: B018  (torch's check that log_probs was not modified in place)
-        if torch.is_grad_enabled():
-            raise RuntimeError("ctc_loss: double backward (create_graph=True) is not supported, as in torch "
-                               "(torch.nn.functional.ctc_loss has no second derivative either)")
+        if torch.is_grad_enabled():  # create_graph=True: as torch's ctc_loss, differentiating again raises
+            with torch.no_grad():
+                g = CTCLossFunction.backward(ctx, dloss)[0].detach().requires_grad_(True)
+            err = torch._C._functions.DelayedError(
+                b"ctc_loss has no second derivative (as torch.nn.functional.ctc_loss)", 1)
+            return (err(g),) + (None,) * 6
         g = torch.from_numpy(ctx.grad)
         if ctx.reduction == "none" and dloss.dim() == 1:
             g = g * dloss.view(1, -1, 1)   # per item (B,) upstream gradients
