@@ -30,11 +30,17 @@ def reset_warnings() -> None:
         _warned.clear()
 
 
-def _is_functorch(t) -> bool:
-    try:
-        return torch._C._functorch.is_functorch_wrapped_tensor(t)
-    except AttributeError:  # pragma: no cover - older torch
+try:
+    _is_functorch = torch._C._functorch.is_functorch_wrapped_tensor
+except AttributeError:  # pragma: no cover - older torch
+    def _is_functorch(t) -> bool:
         return False
+try:
+    from torch.autograd import forward_ad
+    forward_ad._current_level  # noqa: B018
+except (ImportError, AttributeError):  # pragma: no cover - older torch
+    forward_ad = None
+_STRIDED = torch.strided
 
 
 def reason(tensors, dtype=None) -> str | None:
@@ -46,6 +52,9 @@ def reason(tensors, dtype=None) -> str | None:
     if not ts:
         return None
     dt = dtype if dtype is not None else ts[0].dtype
+    if dt in _KERNEL_DTYPES and (forward_ad is None or forward_ad._current_level < 0) and all(
+            t.is_cpu and t.dtype is dt and t.layout is _STRIDED and not _is_functorch(t) for t in ts):
+        return None  # the common case, checked cheaply (this runs on every call)
     for t in ts:
         if t.device.type != "cpu":
             return f"tensors on device '{t.device}' (rnnfast's kernels run on the CPU)"
@@ -57,11 +66,7 @@ def reason(tensors, dtype=None) -> str | None:
             return f"dtype {t.dtype} (rnnfast's kernels take float32 and float64)"
         if t.dtype != dt:
             return f"mixed dtypes {dt} and {t.dtype}"
-    try:
-        from torch.autograd import forward_ad
-
-        if forward_ad._current_level >= 0 and any(forward_ad.unpack_dual(t).tangent is not None for t in ts):
-            return "forward-mode AD (dual tensors)"
-    except (AttributeError, ImportError):  # pragma: no cover - older torch
-        pass
+    if forward_ad is not None and forward_ad._current_level >= 0 and any(
+            forward_ad.unpack_dual(t).tangent is not None for t in ts):
+        return "forward-mode AD (dual tensors)"
     return None

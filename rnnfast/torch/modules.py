@@ -35,16 +35,20 @@ def _param(mod, name):
     return getattr(mod, name, None)
 
 
+_compiling = torch.compiler.is_compiling
+
+
 class _SequenceForward:
     """forward() shared by GRU, LSTM and RNN; ``_torch_base`` is the torch class whose forward is the fallback."""
 
     _torch_base: type
 
     def forward(self, input, hx=None):
+        if _compiling():  # torch.compile: a graph break, the bridge runs eagerly
+            return _sequence_forward_eager(self, input, hx)
         return _sequence_forward(self, input, hx)
 
 
-@torch.compiler.disable
 def _sequence_forward(mod, input, hx):
     lstm = mod.mode == "LSTM"
     packed = isinstance(input, PackedSequence)
@@ -52,7 +56,8 @@ def _sequence_forward(mod, input, hx):
     if lstm and hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
         raise TypeError(f"LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
     states = [] if hx is None else (list(hx) if lstm else [hx])
-    why = _fb.reason([data] + states + [_param(mod, n) for n in mod._flat_weights_names])
+    flat = mod._flat_weights  # torch's own list, in _flat_weights_names order
+    why = _fb.reason([data] + states + flat)
     if why is not None:
         _fb.warn_once(why)
         return mod._torch_base.forward(mod, input, hx)
@@ -94,6 +99,7 @@ def _sequence_forward(mod, input, hx):
     T, B = x.shape[:2]
     D = 2 if mod.bidirectional else 1
     L = mod.num_layers
+    n = len(flat) // (L * D)  # w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer and direction
     h0 = states[0] if states else None
     c0 = states[1] if lstm and states else None
     layer_in, h_n, c_n = x, [], []
@@ -101,13 +107,13 @@ def _sequence_forward(mod, input, hx):
         outs = []
         for d in range(D):
             i = layer * D + d
-            sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w_ih, w_hh = getattr(mod, "weight_ih" + sfx), getattr(mod, "weight_hh" + sfx)
-            b_ih, b_hh = _param(mod, "bias_ih" + sfx), _param(mod, "bias_hh" + sfx)
+            w = flat[i * n:(i + 1) * n]
+            w_ih, w_hh = w[0], w[1]
+            b_ih, b_hh = (w[2], w[3]) if mod.bias else (None, None)
             h0_i = None if h0 is None else h0[i]
             if lstm:
                 y, h, c = _fn.LSTMFunction.apply(layer_in, h0_i, None if c0 is None else c0[i], w_ih, w_hh, b_ih,
-                                                 b_hh, _param(mod, "weight_hr" + sfx), lengths, d == 1)
+                                                 b_hh, w[-1] if mod.proj_size > 0 else None, lengths, d == 1)
                 c_n.append(c)
             elif mod.mode == "GRU":
                 y, h = _fn.GRUFunction.apply(layer_in, h0_i, w_ih, w_hh, b_ih, b_hh, lengths, d == 1)
@@ -133,6 +139,9 @@ def _sequence_forward(mod, input, hx):
     elif mod.batch_first:
         out = out.transpose(0, 1)
     return out, hidden
+
+
+_sequence_forward_eager = torch.compiler.disable(_sequence_forward)
 
 
 class GRU(_SequenceForward, torch.nn.GRU):
@@ -183,10 +192,11 @@ class GRUCell(torch.nn.GRUCell):
     """``torch.nn.GRUCell`` on rnnfast's fused GRU step."""
 
     def forward(self, input, hx=None):
+        if _compiling():
+            return _gru_cell_forward_eager(self, input, hx)
         return _gru_cell_forward(self, input, hx)
 
 
-@torch.compiler.disable
 def _gru_cell_forward(mod, input, hx):
     why = _fb.reason([input, hx, *_cell_weights(mod)])
     if why is not None:
@@ -201,10 +211,11 @@ class RNNCell(torch.nn.RNNCell):
     """``torch.nn.RNNCell`` (tanh or relu) on rnnfast's fused Elman step."""
 
     def forward(self, input, hx=None):
+        if _compiling():
+            return _rnn_cell_forward_eager(self, input, hx)
         return _rnn_cell_forward(self, input, hx)
 
 
-@torch.compiler.disable
 def _rnn_cell_forward(mod, input, hx):
     why = _fb.reason([input, hx, *_cell_weights(mod)])
     if why is not None:
@@ -217,14 +228,19 @@ def _rnn_cell_forward(mod, input, hx):
     return out if batched else out.squeeze(0)
 
 
+_gru_cell_forward_eager = torch.compiler.disable(_gru_cell_forward)
+_rnn_cell_forward_eager = torch.compiler.disable(_rnn_cell_forward)
+
+
 class LSTMCell(torch.nn.LSTMCell):
     """``torch.nn.LSTMCell`` on rnnfast's fused LSTM step."""
 
     def forward(self, input, hx=None):
+        if _compiling():
+            return _lstm_cell_forward_eager(self, input, hx)
         return _lstm_cell_forward(self, input, hx)
 
 
-@torch.compiler.disable
 def _lstm_cell_forward(mod, input, hx):
     if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
         raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
@@ -239,6 +255,9 @@ def _lstm_cell_forward(mod, input, hx):
     return (h_new, c_new) if batched else (h_new.squeeze(0), c_new.squeeze(0))
 
 
+_lstm_cell_forward_eager = torch.compiler.disable(_lstm_cell_forward)
+
+
 # ------------------------------------------------------------------------------------------- CTC
 def _int_numpy(name, v):
     if isinstance(v, torch.Tensor):
@@ -251,7 +270,6 @@ def _int_numpy(name, v):
     return arr.astype(np.int64)
 
 
-@torch.compiler.disable
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, reduction: str = "mean",
              zero_infinity: bool = False):
     """``torch.nn.functional.ctc_loss`` on rnnfast's CTC kernel (same arguments and semantics).
@@ -261,6 +279,12 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
     input_lengths, target_lengths : (B,) tensors or tuples/lists of ints (0-d/ints when unbatched)
     reduction : "none" | "mean" | "sum";  zero_infinity : infeasible items get loss 0 and zero gradient
     """
+    if _compiling():  # torch.compile: a graph break, the bridge runs eagerly
+        return _ctc_loss_eager(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+
+
+def _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     why = _fb.reason([log_probs])
@@ -276,6 +300,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
                                      _int_numpy("input_lengths", input_lengths),
                                      _int_numpy("target_lengths", target_lengths), int(blank), reduction,
                                      bool(zero_infinity))
+
+
+_ctc_loss_eager = torch.compiler.disable(_ctc_loss)
 
 
 class CTCLoss(torch.nn.CTCLoss):
