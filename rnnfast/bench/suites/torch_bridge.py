@@ -186,10 +186,15 @@ def _LSTMLM(V, H, dtype):
 
 SUITE = TorchBridgeSuite()
 
-if __name__ == "__main__":  # python -m rnnfast.bench.suites.torch_bridge [--quick]
-    import sys
+if __name__ == "__main__":  # python -m rnnfast.bench.suites.torch_bridge [--quick] [--threads N] [case ...]
+    import argparse
 
     from ..common import Options, run_suite
 
-    shapes = [SUITE.shapes[int(a)] for a in sys.argv[1:] if a.isdigit()] or None
-    run_suite(SUITE, Options(quick="--quick" in sys.argv, backends=["cpp"], shapes=shapes))
+    ap = argparse.ArgumentParser(description="the torch_bridge suite alone (cpp backend)")
+    ap.add_argument("cases", nargs="*", type=int, help=f"case numbers 0..{len(CASES) - 1} (default all)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    run_suite(SUITE, Options(quick=a.quick, backends=["cpp"], threads=a.threads,
+                             shapes=[SUITE.shapes[c] for c in a.cases] or None))
