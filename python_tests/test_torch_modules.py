@@ -490,3 +490,19 @@ def test_clear_message_without_torch():
     r = _py(code)
     assert r.returncode == 0, r.stderr
     assert 'pip install "rnnfast[torch]"' in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("mode", ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"])
+def test_no_grad_path_equals_torch(mode):
+    """Under torch.no_grad (and in inference mode) the kernels run without autograd: same outputs."""
+    torch.manual_seed(0)
+    cell = mode.endswith("Cell")
+    kw = {} if cell else {"num_layers": 2, "bidirectional": True}
+    m = getattr(torch.nn, mode)(3, 4, dtype=torch.float64, **kw)
+    r = twin(m)
+    x = torch.randn(2, 3, dtype=torch.float64) if cell else torch.randn(5, 2, 3, dtype=torch.float64)
+    for ctx in (torch.no_grad, torch.inference_mode):
+        with ctx():
+            got, want = _flat(r(x)), _flat(m(x))
+        assert not any(t.requires_grad for t in got)
+        assert_all_close(got, want, 1e-12, f"{mode} {ctx.__name__}")

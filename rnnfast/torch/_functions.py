@@ -92,6 +92,24 @@ def _double_backward(ctx, ref, inputs, grads_out, outs_filter=None):
     return tuple(res)
 
 
+class _NoGradCtx:
+    """Stands in for ctx when nothing needs a gradient: the Functions' forward runs without autograd's
+    bookkeeping (a streaming step at B=1 is short enough for that to matter) and keeps nothing."""
+
+    def set_materialize_grads(self, value):
+        pass
+
+    def save_for_backward(self, *tensors):
+        pass
+
+
+def run(fn, tensors, *args):
+    """``fn.apply(*args)``, or ``fn.forward`` without autograd when no tensor in ``tensors`` needs a gradient."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return fn.apply(*args)
+    return fn.forward(_NoGradCtx(), *args)
+
+
 def _grads(ctx, values):
     """Tensors for the inputs that need a gradient, None for the others."""
     return tuple(_t(v) if (need and v is not None) else None for v, need in zip(values, ctx.needs_input_grad))

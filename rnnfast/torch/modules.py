@@ -38,6 +38,15 @@ def _param(mod, name):
 _compiling = torch.compiler.is_compiling
 
 
+def _run_nograd(fn, tensors, *args):
+    """A Function's forward without autograd (the caller found that nothing needs a gradient)."""
+    return fn.forward(_fn._NoGradCtx(), *args)
+
+
+def _run_grad(fn, tensors, *args):
+    return fn.apply(*args)
+
+
 class _SequenceForward:
     """forward() shared by GRU, LSTM and RNN; ``_torch_base`` is the torch class whose forward is the fallback."""
 
@@ -102,6 +111,8 @@ def _sequence_forward(mod, input, hx):
     n = len(flat) // (L * D)  # w_ih, w_hh[, b_ih, b_hh][, w_hr] per layer and direction
     h0 = states[0] if states else None
     c0 = states[1] if lstm and states else None
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in [x] + states + flat)
+    run = _run_grad if grad else _run_nograd
     layer_in, h_n, c_n = x, [], []
     for layer in range(L):
         outs = []
@@ -112,22 +123,24 @@ def _sequence_forward(mod, input, hx):
             b_ih, b_hh = (w[2], w[3]) if mod.bias else (None, None)
             h0_i = None if h0 is None else h0[i]
             if lstm:
-                y, h, c = _fn.LSTMFunction.apply(layer_in, h0_i, None if c0 is None else c0[i], w_ih, w_hh, b_ih,
-                                                 b_hh, w[-1] if mod.proj_size > 0 else None, lengths, d == 1)
+                y, h, c = run(_fn.LSTMFunction, (), layer_in, h0_i, None if c0 is None else c0[i], w_ih, w_hh, b_ih,
+                              b_hh, w[-1] if mod.proj_size > 0 else None, lengths, d == 1)
                 c_n.append(c)
             elif mod.mode == "GRU":
-                y, h = _fn.GRUFunction.apply(layer_in, h0_i, w_ih, w_hh, b_ih, b_hh, lengths, d == 1)
+                y, h = run(_fn.GRUFunction, (), layer_in, h0_i, w_ih, w_hh, b_ih, b_hh, lengths, d == 1)
             else:
-                y, h = _fn.RNNFunction.apply(layer_in, h0_i, w_ih, w_hh, b_ih, b_hh, lengths, d == 1,
-                                             "relu" if mod.mode == "RNN_RELU" else "tanh")
+                y, h = run(_fn.RNNFunction, (), layer_in, h0_i, w_ih, w_hh, b_ih, b_hh, lengths, d == 1,
+                           "relu" if mod.mode == "RNN_RELU" else "tanh")
             outs.append(y)
             h_n.append(h)
         out = outs[0] if D == 1 else torch.cat(outs, 2)
         if mod.dropout > 0 and mod.training and layer < L - 1:
             out = torch.nn.functional.dropout(out, p=mod.dropout, training=True)
         layer_in = out
-    h_n = torch.stack(h_n)
-    hidden = (h_n, torch.stack(c_n)) if lstm else h_n
+    h_n = h_n[0].unsqueeze(0) if len(h_n) == 1 else torch.stack(h_n)
+    if lstm:
+        c_n = c_n[0].unsqueeze(0) if len(c_n) == 1 else torch.stack(c_n)
+    hidden = (h_n, c_n) if lstm else h_n
     out = layer_in
     if packed:
         idx = _packed_index(input.batch_sizes, input.sorted_indices, B)
@@ -203,7 +216,7 @@ def _gru_cell_forward(mod, input, hx):
         _fb.warn_once(why)
         return torch.nn.GRUCell.forward(mod, input, hx)
     x, (h,), batched = _cell_prep(mod, input, [(hx, mod.hidden_size, "hx")], "GRUCell")
-    out = _fn.GRUCellFunction.apply(x, h, *_cell_weights(mod))
+    out = _fn.run(_fn.GRUCellFunction, (x, h, *_cell_weights(mod)), x, h, *_cell_weights(mod))
     return out if batched else out.squeeze(0)
 
 
@@ -224,7 +237,7 @@ def _rnn_cell_forward(mod, input, hx):
     if mod.nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"RNNCell: unknown nonlinearity {mod.nonlinearity!r}")
     x, (h,), batched = _cell_prep(mod, input, [(hx, mod.hidden_size, "hx")], "RNNCell")
-    out = _fn.RNNCellFunction.apply(x, h, *_cell_weights(mod), mod.nonlinearity)
+    out = _fn.run(_fn.RNNCellFunction, (x, h, *_cell_weights(mod)), x, h, *_cell_weights(mod), mod.nonlinearity)
     return out if batched else out.squeeze(0)
 
 
@@ -251,7 +264,8 @@ def _lstm_cell_forward(mod, input, hx):
         return torch.nn.LSTMCell.forward(mod, input, hx)
     H = mod.hidden_size
     x, (h, c), batched = _cell_prep(mod, input, [(h, H, "h"), (c, H, "c")], "LSTMCell")
-    h_new, c_new = _fn.LSTMCellFunction.apply(x, h, c, *_cell_weights(mod), None)
+    w = _cell_weights(mod)
+    h_new, c_new = _fn.run(_fn.LSTMCellFunction, (x, h, c, *w), x, h, c, *w, None)
     return (h_new, c_new) if batched else (h_new.squeeze(0), c_new.squeeze(0))
 
 
