@@ -35,7 +35,9 @@ def _param(mod, name):
     return getattr(mod, name, None)
 
 
-_compiling = torch.compiler.is_compiling
+# torch.compile: the bridge (and everything it calls: NumPy code, the kernels) runs eagerly, a graph
+# break. Disabling only the entry points keeps dynamo from tracing the frames below them as new frames.
+_eager = torch.compiler.disable
 
 
 def _run_nograd(fn, tensors, *args):
@@ -53,11 +55,10 @@ class _SequenceForward:
     _torch_base: type
 
     def forward(self, input, hx=None):
-        if _compiling():  # torch.compile: a graph break, the bridge runs eagerly
-            return _sequence_forward_eager(self, input, hx)
         return _sequence_forward(self, input, hx)
 
 
+@_eager
 def _sequence_forward(mod, input, hx):
     lstm = mod.mode == "LSTM"
     packed = isinstance(input, PackedSequence)
@@ -154,9 +155,6 @@ def _sequence_forward(mod, input, hx):
     return out, hidden
 
 
-_sequence_forward_eager = torch.compiler.disable(_sequence_forward)
-
-
 class GRU(_SequenceForward, torch.nn.GRU):
     """``torch.nn.GRU`` (same arguments, parameters and state_dict) on rnnfast's GRU kernel."""
     _torch_base = torch.nn.GRU
@@ -205,11 +203,10 @@ class GRUCell(torch.nn.GRUCell):
     """``torch.nn.GRUCell`` on rnnfast's fused GRU step."""
 
     def forward(self, input, hx=None):
-        if _compiling():
-            return _gru_cell_forward_eager(self, input, hx)
         return _gru_cell_forward(self, input, hx)
 
 
+@_eager
 def _gru_cell_forward(mod, input, hx):
     why = _fb.reason([input, hx, *_cell_weights(mod)])
     if why is not None:
@@ -224,11 +221,10 @@ class RNNCell(torch.nn.RNNCell):
     """``torch.nn.RNNCell`` (tanh or relu) on rnnfast's fused Elman step."""
 
     def forward(self, input, hx=None):
-        if _compiling():
-            return _rnn_cell_forward_eager(self, input, hx)
         return _rnn_cell_forward(self, input, hx)
 
 
+@_eager
 def _rnn_cell_forward(mod, input, hx):
     why = _fb.reason([input, hx, *_cell_weights(mod)])
     if why is not None:
@@ -241,19 +237,14 @@ def _rnn_cell_forward(mod, input, hx):
     return out if batched else out.squeeze(0)
 
 
-_gru_cell_forward_eager = torch.compiler.disable(_gru_cell_forward)
-_rnn_cell_forward_eager = torch.compiler.disable(_rnn_cell_forward)
-
-
 class LSTMCell(torch.nn.LSTMCell):
     """``torch.nn.LSTMCell`` on rnnfast's fused LSTM step."""
 
     def forward(self, input, hx=None):
-        if _compiling():
-            return _lstm_cell_forward_eager(self, input, hx)
         return _lstm_cell_forward(self, input, hx)
 
 
+@_eager
 def _lstm_cell_forward(mod, input, hx):
     if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
         raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
@@ -267,9 +258,6 @@ def _lstm_cell_forward(mod, input, hx):
     w = _cell_weights(mod)
     h_new, c_new = _fn.run(_fn.LSTMCellFunction, (x, h, c, *w), x, h, c, *w, None)
     return (h_new, c_new) if batched else (h_new.squeeze(0), c_new.squeeze(0))
-
-
-_lstm_cell_forward_eager = torch.compiler.disable(_lstm_cell_forward)
 
 
 # ------------------------------------------------------------------------------------------- CTC
@@ -293,11 +281,10 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, 
     input_lengths, target_lengths : (B,) tensors or tuples/lists of ints (0-d/ints when unbatched)
     reduction : "none" | "mean" | "sum";  zero_infinity : infeasible items get loss 0 and zero gradient
     """
-    if _compiling():  # torch.compile: a graph break, the bridge runs eagerly
-        return _ctc_loss_eager(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     return _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
 
 
+@_eager
 def _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"ctc_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -314,9 +301,6 @@ def _ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reductio
                                      _int_numpy("input_lengths", input_lengths),
                                      _int_numpy("target_lengths", target_lengths), int(blank), reduction,
                                      bool(zero_infinity))
-
-
-_ctc_loss_eager = torch.compiler.disable(_ctc_loss)
 
 
 class CTCLoss(torch.nn.CTCLoss):
