@@ -8,6 +8,7 @@ must learn to segment and label; the metric is the label error rate (edit distan
 reference length) on held-out sequences.
 
     rnnfast train gru-ctc --out runs/gru-ctc [--compare-torch]
+    torchrun --standalone --nproc_per_node 2 -m rnnfast.cli train gru-ctc --torch   (rnnfast.torch, data parallel)
 """
 from __future__ import annotations
 
@@ -302,6 +303,9 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=d.task.noise)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
     p.add_argument("--compare-torch", action="store_true")
+    p.add_argument("--torch", action="store_true",
+                   help="train a torch module with rnnfast.torch layers; runs data parallel under torchrun "
+                        "(--threads is then the total per machine)")
     p.add_argument("--out", default=None, help="output folder (default runs/gru-ctc)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=main_args)
@@ -325,6 +329,11 @@ def main_args(args) -> int:
     rnnfast.set_num_threads(args.threads)
     cfg = Config(Task(num_labels=args.labels, noise=args.noise), args.n_train, args.n_valid, args.hidden, args.layers,
                  args.epochs, args.batch_size, args.lr, 5.0, args.beam, args.seed, args.threads)
+    if getattr(args, "torch", False):
+        from .gru_ctc_torch import run_torch
+
+        run_torch(cfg, args.out or os.path.join("runs", "gru-ctc"), not args.no_progress)
+        return 0
     run(cfg, args.out or os.path.join("runs", "gru-ctc"), not args.no_progress, args.compare_torch)
     return 0
 
