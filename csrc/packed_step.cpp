@@ -1,0 +1,16 @@
+// The process-wide choice of the per-step product path (packed_step.h): the packed micro-kernels
+// where the build has them, the BLAS otherwise or when asked for (_core._set_step_product, tests).
+#include "packed_step.h"
+
+#include <atomic>
+
+namespace rnnfast {
+namespace {
+std::atomic<int> g_mode{packed::available() ? (int)StepProduct::packed : (int)StepProduct::blas};
+}  // namespace
+
+StepProduct step_product_mode() { return (StepProduct)g_mode.load(std::memory_order_relaxed); }
+void set_step_product_mode(StepProduct m) { g_mode.store((int)m, std::memory_order_relaxed); }
+const char* packed_isa_name() { return packed::kIsa == 2 ? "avx512" : packed::kIsa == 1 ? "avx2" : "none"; }
+
+}  // namespace rnnfast
