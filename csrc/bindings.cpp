@@ -564,8 +564,8 @@ PYBIND11_MODULE(_core, m) {
       }, py::arg("name"), "Per-step recurrent products through the BLAS ('blas') or the packed micro-kernels.");
   m.def("_step_product", []() {
         return py::make_tuple(rnnfast::step_product_mode() == rnnfast::StepProduct::packed ? "packed" : "blas",
-                              rnnfast::packed_isa_name());
-      }, "(path in use, instruction set of the packed kernels: 'avx512', 'avx2' or 'none').");
+                              rnnfast::packed_isa_name(), (int64_t)rnnfast::packed_weights_made().load());
+      }, "(path in use, instruction set of the packed kernels: 'avx512', 'avx2' or 'none', weights packed so far).");
   m.def("get_num_threads", []() {
 #ifdef _OPENMP
         return omp_get_max_threads();

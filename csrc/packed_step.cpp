@@ -11,6 +11,10 @@ std::atomic<int> g_mode{packed::available() ? (int)StepProduct::packed : (int)St
 
 StepProduct step_product_mode() { return (StepProduct)g_mode.load(std::memory_order_relaxed); }
 void set_step_product_mode(StepProduct m) { g_mode.store((int)m, std::memory_order_relaxed); }
+std::atomic<int64_t>& packed_weights_made() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
 const char* packed_isa_name() { return packed::kIsa == 2 ? "avx512" : packed::kIsa == 1 ? "avx2" : "none"; }
 
 }  // namespace rnnfast

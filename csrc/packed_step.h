@@ -23,6 +23,7 @@
 // reads panels it packed itself; on exit of product() only this thread's output columns are written.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,7 @@ enum class StepProduct : int { blas = 0, packed = 1 };
 StepProduct step_product_mode();
 void set_step_product_mode(StepProduct m);
 const char* packed_isa_name();  // "avx512", "avx2" or "none": the packed path of packed_step.cpp's build
+std::atomic<int64_t>& packed_weights_made();  // weights packed so far (tests check that the path ran)
 
 namespace {
 namespace packed {
@@ -143,6 +145,7 @@ struct PackedWeight {
     if (bytes && !p) throw std::bad_alloc();
     mem.reset(static_cast<T*>(p));
     data = mem.get();
+    packed_weights_made().fetch_add(1, std::memory_order_relaxed);
   }
   bool empty() const { return data == nullptr; }
   const T* panel(int p) const { return data + (size_t)p * K * NR; }
