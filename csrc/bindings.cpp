@@ -563,7 +563,9 @@ PYBIND11_MODULE(_core, m) {
         rnnfast::set_step_product_mode(rnnfast::StepProduct::packed);
       }, py::arg("name"), "Per-step recurrent products through the BLAS ('blas') or the packed micro-kernels.");
   m.def("_step_product", []() {
-        return py::make_tuple(rnnfast::step_product_mode() == rnnfast::StepProduct::packed ? "packed" : "blas",
+        const bool packed = rnnfast::step_product_mode() == rnnfast::StepProduct::packed &&
+                            std::string(rnnfast::packed_isa_name()) != "none";
+        return py::make_tuple(packed ? "packed" : "blas",
                               rnnfast::packed_isa_name(), (int64_t)rnnfast::packed_weights_made().load());
       }, "(path in use, instruction set of the packed kernels: 'avx512', 'avx2' or 'none', weights packed so far).");
   m.def("get_num_threads", []() {
