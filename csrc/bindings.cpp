@@ -23,6 +23,7 @@
 #include "ctc_prob.h"
 #include "gru.h"
 #include "lstm.h"
+#include "packed_step.h"
 #include "rnn.h"
 #include "team.h"
 
@@ -551,6 +552,22 @@ PYBIND11_MODULE(_core, m) {
         const auto& p = rnnfast::team_policy();
         return py::make_tuple(p.min_batch, p.min_work, p.rows_per_thread, p.features_per_thread);
       });
+  // Private switch of the per-step recurrent products (csrc/packed_step.h), for tests and measurements.
+  m.def("_set_step_product", [](const std::string& name) {
+        if (name == "blas") return rnnfast::set_step_product_mode(rnnfast::StepProduct::blas);
+        if (name != "packed")
+          throw py::value_error("_set_step_product: name must be 'blas' or 'packed', got '" + name + "'");
+        if (std::string(rnnfast::packed_isa_name()) == "none")
+          throw py::value_error("_set_step_product: this build has no packed per-step kernels (needs AVX2+FMA "
+                                "or AVX-512 at compile time)");
+        rnnfast::set_step_product_mode(rnnfast::StepProduct::packed);
+      }, py::arg("name"), "Per-step recurrent products through the BLAS ('blas') or the packed micro-kernels.");
+  m.def("_step_product", []() {
+        const bool packed = rnnfast::step_product_mode() == rnnfast::StepProduct::packed &&
+                            std::string(rnnfast::packed_isa_name()) != "none";
+        return py::make_tuple(packed ? "packed" : "blas",
+                              rnnfast::packed_isa_name(), (int64_t)rnnfast::packed_weights_made().load());
+      }, "(path in use, instruction set of the packed kernels: 'avx512', 'avx2' or 'none', weights packed so far).");
   m.def("get_num_threads", []() {
 #ifdef _OPENMP
         return omp_get_max_threads();

@@ -34,24 +34,53 @@ struct Scratch {
   }
 };
 
+// W_hh packed for the per-step products (csrc/packed_step.h), once per sequence call. Forward:
+// a = W_hh^T (H x 3H), or with reset_after = false a = W_hh[:2H]^T (H x 2H) and n = W_hh[2H:]^T
+// (H x H), the two products of a step; backward: a = W_hh (3H x H), whose row blocks the products
+// take as k ranges. Team share of pack(): panels split over the team, as in every product.
+template <class T>
+struct StepWeights {
+  packed::PackedWeight<T> a, n;
+  StepWeights(bool backward, bool reset_after, int H) {
+    if (backward) a.allocate(3 * H, H);
+    else if (reset_after) a.allocate(H, 3 * H);
+    else {
+      a.allocate(H, 2 * H);
+      n.allocate(H, H);
+    }
+  }
+  void pack(bool backward, const T* w_hh, int H, int tid, int nth) {
+    if (backward) return a.pack(w_hh, H, 1, tid, nth);
+    a.pack(w_hh, 1, H, tid, nth);
+    if (!n.empty()) n.pack(w_hh + (int64_t)2 * H * H, 1, H, tid, nth);
+  }
+};
+
 // g (B,3H): on entry x W_ih^T + b_ih for this step, on exit r, z, n.
 // Writes h_new (B,H), hn (B,H) and, if y is given, y (B,H) (zero for rows past their length).
-// ghT (3H, B) is scratch for the transposed recurrent product.
-// Team share (csrc/team.h): thread tid computes product rows split(3H) and the gate math of batch rows
-// split(B); the barriers order the phases. With nth = 1 it is the whole step on one thread.
+// ghT (3H, B) is scratch for the transposed recurrent product (BLAS path). pk: W_hh^T packed (packed
+// path) or nullptr.
+// Team share (csrc/team.h): thread tid computes product rows split(3H) (packed: output columns by
+// panels) and the gate math of batch rows split(B); the barriers order the phases. With nth = 1 it
+// is the whole step on one thread.
 template <class T>
 void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const T* w_hh, const T* b_hh,
-                  const int64_t* lengths, int t, int B, int H, bool reset_after, int tid, int nth, Barrier& bar) {
+                  const StepWeights<T>* pk, const int64_t* lengths, int t, int B, int H, bool reset_after, int tid,
+                  int nth, Barrier& bar) {
   const int G = 3 * H;
   const T* bhr = b_hh;
   const T* bhz = b_hh ? b_hh + H : nullptr;
   const T* bhn = b_hh ? b_hh + 2 * H : nullptr;
   const int Gh = reset_after ? G : 2 * H;  // reset_after=false: r, z blocks now, n block after r
   const Range f = split(Gh, tid, nth, 16), rb = split(B, tid, nth);
-  gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
-       B);  // ghT = W_hh h^T
-  bar.wait();
-  transpose(gh + (int64_t)rb.lo * G, G, ghT + rb.lo, B, rb.hi - rb.lo, Gh, false);  // gh = h W_hh^T
+  if (pk) {
+    rec::mul_packed(gh, G, h, H, pk->a, 0, H, B, false, tid, nth, bar);  // gh[:, :Gh] = h W_hh[:Gh]^T
+  } else {
+    gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
+         B);  // ghT = W_hh h^T
+    bar.wait();
+    transpose(gh + (int64_t)rb.lo * G, G, ghT + rb.lo, B, rb.hi - rb.lo, Gh, false);  // gh = h W_hh^T
+  }
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* gr = g + (int64_t)b * G;
     T* gz = gr + H;
@@ -75,11 +104,15 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
   }
   if (!reset_after) {  // gh[:, 2H:] = (r*h) W_hn^T
     bar.wait();
-    const Range fn = split(H, tid, nth, 16);
-    gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
-         ghT + (int64_t)fn.lo * B, B);
-    bar.wait();
-    transpose(gh + (int64_t)rb.lo * G + 2 * H, G, ghT + rb.lo, B, rb.hi - rb.lo, H, false);
+    if (pk) {
+      rec::mul_packed(gh + 2 * H, G, hn, H, pk->n, 0, H, B, false, tid, nth, bar);
+    } else {
+      const Range fn = split(H, tid, nth, 16);
+      gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
+           ghT + (int64_t)fn.lo * B, B);
+      bar.wait();
+      transpose(gh + (int64_t)rb.lo * G + 2 * H, G, ghT + rb.lo, B, rb.hi - rb.lo, H, false);
+    }
   }
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* gr = g + (int64_t)b * G;
@@ -111,11 +144,12 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
 // One step backward. dh (B,H): on entry dL/dh' (upstream, output gradient included), on exit dL/dh.
 // Writes dgx, dgh (B,3H) for this step; dtmp (B,H) workspace. wT (H,3H) = W_hh^T, or W_hh itself
 // (3H,H) when w_untransposed (one-row cell steps, nth = 1: ?gemv reads it in place); sT (H,B) scratch.
-// Team share: gate gradients of batch rows split(B), product rows split(H).
+// pk: W_hh packed (packed path; wT and sT unused) or nullptr.
+// Team share: gate gradients of batch rows split(B), product rows split(H) (packed: output columns).
 template <class T>
 void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g, const T* hn, const T* wT,
-                   const int64_t* lengths, int t, int B, int H, bool reset_after, bool w_untransposed, int tid,
-                   int nth, Barrier& bar) {
+                   const StepWeights<T>* pk, const int64_t* lengths, int t, int B, int H, bool reset_after,
+                   bool w_untransposed, int tid, int nth, Barrier& bar) {
   const int G = 3 * H;
   const Range rb = split(B, tid, nth), fh = split(H, tid, nth, 16);
   for (int b = rb.lo; b < rb.hi; ++b) {
@@ -158,20 +192,27 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
     }
   }
   bar.wait();  // every row's gate gradients are in
-  if (reset_after) {  // dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
+  if (pk) {  // the same products as below, straight into batch-major rows
+    if (reset_after) {
+      rec::mul_packed(dh, H, dgh, G, pk->a, 0, G, B, true, tid, nth, bar);  // dh += dgh W_hh
+      return;
+    }
+    rec::mul_packed(dtmp, H, dgx + 2 * H, G, pk->a, 2 * H, H, B, false, tid, nth, bar);  // d(r*h) = dn_pre W_hn
+  } else if (reset_after) {  // dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
     if (w_untransposed) gemm(true, true, H, B, G, T(1), wT, H, dgh, G, T(0), sT, B);
     else gemm(false, true, fh.hi - fh.lo, B, G, T(1), wT + (int64_t)fh.lo * G, G, dgh, G, T(0),
               sT + (int64_t)fh.lo * B, B);
     bar.wait();
     transpose(dh + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, true);
     return;  // the next step's first barrier protects sT
+  } else {
+    // reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H]
+    if (w_untransposed) gemm(true, true, H, B, H, T(1), wT + (int64_t)2 * H * H, H, dgx + 2 * H, G, T(0), sT, B);
+    else gemm(false, true, fh.hi - fh.lo, B, H, T(1), wT + 2 * H + (int64_t)fh.lo * G, G, dgx + 2 * H, G, T(0),
+              sT + (int64_t)fh.lo * B, B);
+    bar.wait();
+    transpose(dtmp + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, false);
   }
-  // reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H]
-  if (w_untransposed) gemm(true, true, H, B, H, T(1), wT + (int64_t)2 * H * H, H, dgx + 2 * H, G, T(0), sT, B);
-  else gemm(false, true, fh.hi - fh.lo, B, H, T(1), wT + 2 * H + (int64_t)fh.lo * G, G, dgx + 2 * H, G, T(0),
-            sT + (int64_t)fh.lo * B, B);
-  bar.wait();
-  transpose(dtmp + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, false);
   for (int b = rb.lo; b < rb.hi; ++b) {
     if (!row_valid(lengths, t, b)) continue;  // dgx row already zero, dtmp row is zero
     const T* r = g + (int64_t)b * G;
@@ -186,6 +227,10 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
     }
   }
   bar.wait();  // the r blocks are in; sT is free
+  if (pk) {
+    rec::mul_packed(dh, H, dgx, G, pk->a, 0, 2 * H, B, true, tid, nth, bar);  // dh += [dr, dz] W_hh[:2H]
+    return;
+  }
   if (w_untransposed) gemm(true, true, H, B, 2 * H, T(1), wT, H, dgx, G, T(0), sT, B);
   else gemm(false, true, fh.hi - fh.lo, B, 2 * H, T(1), wT + (int64_t)fh.lo * G, G, dgx, G, T(0),
             sT + (int64_t)fh.lo * B, B);
@@ -284,14 +329,17 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   const int64_t BH = (int64_t)B * H, BG = (int64_t)B * 3 * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
+  const bool pack = use_packed();
+  std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, reset_after, H) : nullptr);
   Scratch<T> scratch;
-  T* ghT = scratch.get((size_t)BG);
+  T* ghT = pack ? nullptr : scratch.get((size_t)BG);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H, tid, nth);
+    if (pk) pk->pack(false, w_hh, H, tid, nth);
     bar.wait();
     for (int t = 0; t < Tn; ++t) {
       step_forward(hs + (t + 1) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + t * BH, w_hh,
-                   b_hh, lengths, t, B, H, reset_after, tid, nth, bar);
+                   b_hh, pk.get(), lengths, t, B, H, reset_after, tid, nth, bar);
     }
   });
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
@@ -307,19 +355,23 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
   const int64_t N = (int64_t)Tn * B;
+  const bool pack = use_packed();  // packed path: W_hh packed; BLAS path: W_hh^T
+  std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, reset_after, H) : nullptr);
+  const int64_t nwT = pack ? 0 : (int64_t)3 * H * H;
   Scratch<T> scratch;
-  T* wT = scratch.get((size_t)3 * H * H + BH + N);
-  T* sT = wT + (int64_t)3 * H * H;
+  T* wT = scratch.get((size_t)(nwT + BH + N));
+  T* sT = wT + nwT;
   T* ones = sT + BH;
   std::fill(ones, ones + N, T(1));
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rh = split(H, tid, nth), rb = split(B, tid, nth);
-    transpose(wT + (int64_t)rh.lo * 3 * H, 3 * H, w_hh + rh.lo, H, rh.hi - rh.lo, 3 * H, false);  // wT = W_hh^T
+    if (pk) pk->pack(true, w_hh, H, tid, nth);
+    else transpose(wT + (int64_t)rh.lo * 3 * H, 3 * H, w_hh + rh.lo, H, rh.hi - rh.lo, 3 * H, false);  // wT = W_hh^T
     bar.wait();
     for (int t = Tn - 1; t >= 0; --t) {
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
       step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH, gates + t * BG,
-                    hn + t * BH, wT, lengths, t, B, H, reset_after, false, tid, nth, bar);
+                    hn + t * BH, wT, pk.get(), lengths, t, B, H, reset_after, false, tid, nth, bar);
     }
     bar.wait();  // every step's gate gradients are in
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false, tid,
@@ -334,7 +386,7 @@ void gru_cell_forward(T* h_new, T* gates, T* hn, T* gh, const T* x, const T* h, 
   Scratch<T> scratch;
   Barrier solo(1);
   step_forward(h_new, (T*)nullptr, gates, hn, gh, scratch.get((size_t)3 * B * H), h, w_hh, b_hh,
-               (const int64_t*)nullptr, 0, B, H, reset_after, 0, 1, solo);
+               (const StepWeights<T>*)nullptr, (const int64_t*)nullptr, 0, B, H, reset_after, 0, 1, solo);
 }
 
 template <class T>
@@ -353,8 +405,8 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   std::fill(ones, ones + B, T(1));
   if (!one_row) transpose(wT, 3 * H, w_hh, H, H, 3 * H, false);
   Barrier solo(1);
-  step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, one_row ? w_hh : wT, (const int64_t*)nullptr, 0, B, H,
-                reset_after, one_row, 0, 1, solo);
+  step_backward(dh, dgx, dgh, dtmp, sT, h, gates, hn, one_row ? w_hh : wT, (const StepWeights<T>*)nullptr,
+                (const int64_t*)nullptr, 0, B, H, reset_after, one_row, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, h, hn, ones, B, I, H, reset_after, true);
 }
 

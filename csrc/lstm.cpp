@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "blas.h"
@@ -21,12 +22,13 @@ using rec::transpose;
 // matrix-vector product and needs no transposes around it), larger ones use mul_wT's ?gemm.
 constexpr int kSmallBatch = 1;
 
-// out (B,N) (+)= in (B,K) W^T, given W (N,K) (BLAS path) and Wt = W^T (K,N) (small-batch path);
-// only the one the path uses has to be valid.
+// out (B,N) (+)= in (B,K) W^T, given W (N,K) (BLAS path), Wt = W^T (K,N) (small-batch path) or
+// pw = W^T packed (packed path, taken whenever pw is given); only the one the path uses has to be valid.
 template <class T>
-void rec_product(T* out, int ldo, const T* in, int ldi, const T* W, const T* Wt, int B, int N, int K, T* sT,
-                 bool accumulate, int tid, int nth, Barrier& bar) {
-  if (B == 1) gemm(false, false, 1, N, K, T(1), in, ldi, Wt, N, accumulate ? T(1) : T(0), out, ldo);  // ?gemv
+void rec_product(T* out, int ldo, const T* in, int ldi, const T* W, const T* Wt, const packed::PackedWeight<T>* pw,
+                 int B, int N, int K, T* sT, bool accumulate, int tid, int nth, Barrier& bar) {
+  if (pw) rec::mul_packed(out, ldo, in, ldi, *pw, 0, K, B, accumulate, tid, nth, bar);
+  else if (B == 1) gemm(false, false, 1, N, K, T(1), in, ldi, Wt, N, accumulate ? T(1) : T(0), out, ldo);  // ?gemv
   else mul_wT(out, ldo, in, ldi, W, K, B, N, K, sT, accumulate, tid, nth, bar);
 }
 
@@ -58,17 +60,42 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
        gates + c.lo, G);
 }
 
+// The recurrent weights packed for the per-step products (csrc/packed_step.h), once per sequence call.
+// Forward: hh = W_hh^T (P x 4H), hr = W_hr^T (H x P); backward: hh = W_hh (4H x P), hr = W_hr (P x H).
+// Team share of pack(): panels split over the team, the split every product uses (no barrier needed).
+template <class T>
+struct StepWeights {
+  packed::PackedWeight<T> hh, hr;
+  StepWeights(bool backward, bool proj, int H, int P) {
+    const int G = 4 * H;
+    if (backward) hh.allocate(G, P); else hh.allocate(P, G);
+    if (proj) {
+      if (backward) hr.allocate(P, H); else hr.allocate(H, P);
+    }
+  }
+  void pack(bool backward, const T* w_hh, const T* w_hr, int H, int P, int tid, int nth) {
+    if (backward) {
+      hh.pack(w_hh, P, 1, tid, nth);
+      if (w_hr) hr.pack(w_hr, H, 1, tid, nth);
+    } else {
+      hh.pack(w_hh, 1, P, tid, nth);
+      if (w_hr) hr.pack(w_hr, 1, H, tid, nth);
+    }
+  }
+};
+
 // One step forward. g (B,4H): on entry x W_ih^T + b_ih + b_hh for this step, on exit i, f, g, o.
 // Writes c_new (B,H), h_new (B,P), y (B,P) if given (0 past a row's length) and, with a projection,
 // m (B,H). whT (P,4H) = W_hh^T and wrT (H,P) = W_hr^T (small batches only, see rec_product);
-// sT: scratch of 2*B*max(4H,P). Team share: see mul_wT; the gate math of batch rows split(B).
+// pk: W_hh^T and W_hr^T packed (packed path) or nullptr. sT: scratch of 2*B*max(4H,P).
+// Team share: see mul_wT / mul_packed; the gate math of batch rows split(B).
 template <class T>
 void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const T* c, const T* w_hh,
-                  const T* whT, const T* w_hr, const T* wrT, const int64_t* lengths, int t, int B, int H, int P,
-                  int tid, int nth, Barrier& bar) {
+                  const T* whT, const T* w_hr, const T* wrT, const StepWeights<T>* pk, const int64_t* lengths, int t,
+                  int B, int H, int P, int tid, int nth, Barrier& bar) {
   const int G = 4 * H;
   const Range rb = split(B, tid, nth);
-  rec_product(g, G, h, P, w_hh, whT, B, G, P, sT, true, tid, nth, bar);  // g += h W_hh^T
+  rec_product(g, G, h, P, w_hh, whT, pk ? &pk->hh : nullptr, B, G, P, sT, true, tid, nth, bar);  // g += h W_hh^T
   for (int b = rb.lo; b < rb.hi; ++b) {
     const T* cb = c + (int64_t)b * H;
     T* cn = c_new + (int64_t)b * H;
@@ -99,7 +126,7 @@ void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const
   }
   if (w_hr) {
     bar.wait();  // every row of m is in
-    rec_product(h_new, P, m, H, w_hr, wrT, B, P, H, sT, false, tid, nth, bar);  // h' = m W_hr^T
+    rec_product(h_new, P, m, H, w_hr, wrT, pk ? &pk->hr : nullptr, B, P, H, sT, false, tid, nth, bar);  // h' = m W_hr^T
     for (int b = rb.lo; b < rb.hi; ++b) {
       T* hb = h_new + (int64_t)b * P;
       if (!row_valid(lengths, t, b)) {
@@ -116,13 +143,14 @@ void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const
 // One step backward. dh (B,P) / dc (B,H): on entry dL/dh' (output gradient included) and dL/dc',
 // on exit dL/dh and dL/dc. Writes dg (B,4H) (0 for rows past their length) and, with a projection,
 // dhp (B,P) = dL/dh' of the valid rows. w_hh (4H,P), w_hr (P,H) or nullptr; their transposes
-// wT (P,4H), wrT (H,P) are needed by the BLAS path only (see rec_product).
+// wT (P,4H), wrT (H,P) are needed by the BLAS path only (see rec_product); pk: W_hh and W_hr packed
+// (packed path) or nullptr.
 // Scratch: dm (B,H) (projection only), sT of 2*B*max(4H,P). Team share: batch rows split(B) of the
 // element-wise work, products as in mul_wT; on entry every row of dh must be complete.
 template <class T>
 void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const T* c_new, const T* g,
-                   const T* w_hh, const T* wT, const T* w_hr, const T* wrT, const int64_t* lengths, int t, int B,
-                   int H, int P, int tid, int nth, Barrier& bar) {
+                   const T* w_hh, const T* wT, const T* w_hr, const T* wrT, const StepWeights<T>* pk,
+                   const int64_t* lengths, int t, int B, int H, int P, int tid, int nth, Barrier& bar) {
   const int G = 4 * H;
   const Range rb = split(B, tid, nth);
   if (w_hr) {  // dm = dh W_hr, the gradient w.r.t. m = o * tanh(c')
@@ -132,7 +160,7 @@ void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const 
       if (row_valid(lengths, t, b)) std::memcpy(d, dh + (int64_t)b * P, sizeof(T) * P);
       else std::memset(d, 0, sizeof(T) * P);
     }
-    rec_product(dm, H, dh, P, wrT, w_hr, B, H, P, sT, false, tid, nth, bar);
+    rec_product(dm, H, dh, P, wrT, w_hr, pk ? &pk->hr : nullptr, B, H, P, sT, false, tid, nth, bar);
     bar.wait();  // every thread has read all of dh before any row of it is reset below
   } else {
     dm = dh;  // h' = m
@@ -170,7 +198,7 @@ void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const 
     std::memset(dh + (int64_t)b * P, 0, sizeof(T) * P);
   }
   bar.wait();  // every row of dg is in
-  rec_product(dh, P, dg, G, wT, w_hh, B, P, G, sT, true, tid, nth, bar);  // dh += dg W_hh
+  rec_product(dh, P, dg, G, wT, w_hh, pk ? &pk->hh : nullptr, B, P, G, sT, true, tid, nth, bar);  // dh += dg W_hh
   bar.wait();  // every row of dh is in (the next step's products read them all)
 }
 
@@ -237,15 +265,19 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   else std::memset(hs, 0, sizeof(T) * BP);
   if (c0) std::memcpy(cs, c0, sizeof(T) * BH);
   else std::memset(cs, 0, sizeof(T) * BH);
-  // the small-batch path multiplies by the transposed weights
-  CallScratch<T> s(B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  // the small-batch BLAS path multiplies by the transposed weights, the packed path by packed ones
+  const bool pack = use_packed();
+  CallScratch<T> s(!pack && B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
+  std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, w_hr != nullptr, H, P) : nullptr);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H, tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
+    if (pk) pk->pack(false, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
     for (int t = 0; t < Tn; ++t) {
       step_forward(hs + (t + 1) * BP, cs + (t + 1) * BH, y + t * BP, gates + t * BG, w_hr ? ms + t * BH : nullptr,
-                   s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P, tid, nth, bar);
+                   s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid,
+                   nth, bar);
     }
   });
   std::memcpy(h_n, hs + Tn * BP, sizeof(T) * BP);
@@ -267,18 +299,21 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   else std::memset(dc, 0, sizeof(T) * BH);
   // the BLAS path multiplies by the transposed weights; then dm (B,H) | sT (2*B*max(4H,P)) | db (4H)
   const size_t nsT = 2 * (size_t)B * std::max(G, P);
-  CallScratch<T> s(B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G);
+  const bool pack = use_packed();
+  CallScratch<T> s(!pack && B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G);
+  std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, w_hr != nullptr, H, P) : nullptr);
   T* dm = s.rest;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
+    if (pk) pk->pack(true, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
     for (int t = Tn - 1; t >= 0; --t) {
       rec::add_output_grad(dh, dy ? dy + t * BP : nullptr, lengths, t, rb, P);
       step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
-                    gates + t * BG, w_hh, s.wT, w_hr, s.wrT, lengths, t, B, H, P, tid, nth, bar);
+                    gates + t * BG, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid, nth, bar);
     }
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
                 P, false, tid, nth);
@@ -293,7 +328,7 @@ void lstm_cell_forward(T* h_new, T* c_new, T* gates, T* m, const T* x, const T* 
   s.fill(w_hh, w_hr, H, P);
   Barrier solo(1);
   step_forward(h_new, c_new, (T*)nullptr, gates, m, s.rest, h, c, w_hh, s.wT, w_hr, s.wrT,
-               (const int64_t*)nullptr, 0, B, H, P, 0, 1, solo);
+               (const StepWeights<T>*)nullptr, (const int64_t*)nullptr, 0, B, H, P, 0, 1, solo);
 }
 
 template <class T>
@@ -316,7 +351,8 @@ void lstm_cell_backward(T* dx, T* dh, T* dc, T* dw_ih, T* dw_hh, T* db_ih, T* db
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
   Barrier solo(1);
-  step_backward(dh, dc, dgates, dhp, dm, sT, c, c_new, gates, w_hh, s.wT, w_hr, s.wrT, (const int64_t*)nullptr, 0,
+  step_backward(dh, dc, dgates, dhp, dm, sT, c, c_new, gates, w_hh, s.wT, w_hr, s.wrT, (const StepWeights<T>*)nullptr,
+                (const int64_t*)nullptr, 0,
                 B, H, P, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhp, x, w_ih, h, m, B, I, H, P, true);
 }

@@ -1,11 +1,12 @@
 // Pieces shared by the recurrent kernels (gru.cpp, lstm.cpp, rnn.cpp): row validity under `lengths`,
-// a tiled transpose, the per-step product through the BLAS, and adding an output gradient into the
+// a tiled transpose, the per-step product through the BLAS or through packed weights, and adding an output gradient into the
 // running state gradient. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #include "blas.h"
+#include "packed_step.h"
 #include "team.h"
 
 namespace rnnfast {
@@ -52,6 +53,17 @@ void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, i
        B);
   bar.wait();
   transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
+}
+
+// out (B,N) (+)= in (B,kn) M[k0 : k0 + kn, :] with M packed in pw (csrc/packed_step.h); in points at
+// the column that multiplies row k0. Team share: output columns (panels of pw) split over the team,
+// then a barrier: as for mul_wT, every row of `in` must be complete on entry; on exit every row of out
+// is (one barrier, like mul_wT, so both paths keep the same barrier count).
+template <class T>
+void mul_packed(T* out, int ldo, const T* in, int ldi, const packed::PackedWeight<T>& pw, int k0, int kn, int B,
+                bool accumulate, int tid, int nth, Barrier& bar) {
+  packed::product(out, ldo, in, ldi, pw, k0, kn, B, accumulate, tid, nth);
+  bar.wait();
 }
 
 // dh (B,P) += dy (B,P) for batch rows [rb.lo, rb.hi) that are inside their sequence at step t

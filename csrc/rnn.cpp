@@ -21,11 +21,13 @@ using rec::transpose;
 // matrix-vector product and needs no transposes around it), larger ones use mul_wT's ?gemm.
 constexpr int kSmallBatch = 1;
 
-// out (B,H) (+)= in (B,H) W^T given W (H,H) (BLAS path) and Wt = W^T (small-batch path).
+// out (B,H) (+)= in (B,H) W^T given W (H,H) (BLAS path), Wt = W^T (small-batch path) or pw = W^T
+// packed (packed path, taken whenever pw is given).
 template <class T>
-void rec_product(T* out, const T* in, const T* W, const T* Wt, int B, int H, T* sT, bool accumulate, int tid,
-                 int nth, Barrier& bar) {
-  if (B == 1) gemm(false, false, 1, H, H, T(1), in, H, Wt, H, accumulate ? T(1) : T(0), out, H);  // ?gemv
+void rec_product(T* out, const T* in, const T* W, const T* Wt, const packed::PackedWeight<T>* pw, int B, int H, T* sT,
+                 bool accumulate, int tid, int nth, Barrier& bar) {
+  if (pw) rec::mul_packed(out, H, in, H, *pw, 0, H, B, accumulate, tid, nth, bar);
+  else if (B == 1) gemm(false, false, 1, H, H, T(1), in, H, Wt, H, accumulate ? T(1) : T(0), out, H);  // ?gemv
   else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate, tid, nth, bar);
 }
 
@@ -45,13 +47,14 @@ void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b
 
 // One step forward. a (B,H): on entry x W_ih^T + b_ih + b_hh for this step, on exit the new state
 // (h carried for rows past their length). y (B,H) if given: the output (0 past a row's length).
-// whT = W_hh^T (small batches only, see rec_product); sT: scratch of 2*B*H.
-// Team share: product as in mul_wT, element-wise work on batch rows split(B).
+// whT = W_hh^T (small batches only, see rec_product); pw: W_hh^T packed (packed path) or nullptr;
+// sT: scratch of 2*B*H. Team share: product as in mul_wT / mul_packed, element-wise work on batch
+// rows split(B).
 template <class T>
-void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, const int64_t* lengths, int t,
-                  int B, int H, bool relu, int tid, int nth, Barrier& bar) {
+void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, const packed::PackedWeight<T>* pw,
+                  const int64_t* lengths, int t, int B, int H, bool relu, int tid, int nth, Barrier& bar) {
   const Range rb = split(B, tid, nth);
-  rec_product(a, h, w_hh, whT, B, H, sT, true, tid, nth, bar);  // a += h W_hh^T
+  rec_product(a, h, w_hh, whT, pw, B, H, sT, true, tid, nth, bar);  // a += h W_hh^T
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* ab = a + (int64_t)b * H;
     if (!row_valid(lengths, t, b)) {  // carry the state, output zero
@@ -73,11 +76,12 @@ void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, co
 
 // One step backward. dh (B,H): on entry dL/dh' (output gradient included), on exit dL/dh.
 // h_new (B,H): the step's output state. Writes dg (B,H) (0 past a row's length).
-// w_hh (H,H); its transpose wT only for the BLAS path (see rec_product); sT: scratch of 2*B*H.
-// Team share: element-wise work on batch rows split(B), product as in mul_wT.
+// w_hh (H,H); its transpose wT only for the BLAS path (see rec_product); pw: W_hh packed (packed
+// path) or nullptr; sT: scratch of 2*B*H. Team share: element-wise work on batch rows split(B),
+// product as in mul_wT / mul_packed.
 template <class T>
-void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* wT, const int64_t* lengths, int t,
-                   int B, int H, bool relu, int tid, int nth, Barrier& bar) {
+void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* wT, const packed::PackedWeight<T>* pw,
+                   const int64_t* lengths, int t, int B, int H, bool relu, int tid, int nth, Barrier& bar) {
   const Range rb = split(B, tid, nth);
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* dgb = dg + (int64_t)b * H;
@@ -102,7 +106,7 @@ void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* 
     }
   }
   bar.wait();  // every row of dg is in
-  rec_product(dh, dg, wT, w_hh, B, H, sT, true, tid, nth, bar);  // dh += dg W_hh
+  rec_product(dh, dg, wT, w_hh, pw, B, H, sT, true, tid, nth, bar);  // dh += dg W_hh
   bar.wait();  // sT free for the next step
 }
 
@@ -157,13 +161,17 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   const int64_t BH = (int64_t)B * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
-  CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
+  const bool pack = use_packed();  // packed path: W_hh^T packed once for all steps
+  CallScratch<T> s(!pack && B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
+  packed::PackedWeight<T> pw;
+  if (pack) pw.allocate(H, H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);  // into hs[1..T]
+    if (pack) pw.pack(w_hh, 1, H, tid, nth);
     bar.wait();
     for (int t = 0; t < Tn; ++t)
-      step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, lengths, t, B, H, relu, tid, nth,
-                   bar);
+      step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t,
+                   B, H, relu, tid, nth, bar);
   });
   std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
 }
@@ -176,14 +184,19 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   T* dh = dh0;  // running dL/dh, ends as dL/dh0
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
-  CallScratch<T> s(B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
+  const bool pack = use_packed();  // packed path: W_hh packed once for all steps
+  CallScratch<T> s(!pack && B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
+  packed::PackedWeight<T> pw;
+  if (pack) pw.allocate(H, H);
   T* sT = s.rest;
   T* dbsum = sT + 2 * BH;
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
+    if (pack) pw.pack(w_hh, H, 1, tid, nth);  // panels split as in every product: no barrier needed
     for (int t = Tn - 1; t >= 0; --t) {
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
-      step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, lengths, t, B, H, relu, tid, nth, bar);
+      step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t, B, H, relu,
+                    tid, nth, bar);
     }
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false, tid, nth);
   });
@@ -195,7 +208,8 @@ void rnn_cell_forward(T* h_new, const T* x, const T* h, const T* w_ih, const T* 
   input_projection(h_new, x, w_ih, b_ih, b_hh, B, I, H);
   CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)B * H);
   Barrier solo(1);
-  step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu, 0, 1, solo);
+  step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const packed::PackedWeight<T>*)nullptr,
+               (const int64_t*)nullptr, 0, B, H, relu, 0, 1, solo);
 }
 
 template <class T>
@@ -207,7 +221,8 @@ void rnn_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   T* sT = s.rest;
   T* dbsum = sT + 2 * (size_t)B * H;
   Barrier solo(1);
-  step_backward(dh, dg, sT, h_new, w_hh, s.wT, (const int64_t*)nullptr, 0, B, H, relu, 0, 1, solo);
+  step_backward(dh, dg, sT, h_new, w_hh, s.wT, (const packed::PackedWeight<T>*)nullptr, (const int64_t*)nullptr, 0,
+                B, H, relu, 0, 1, solo);
   param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, h, B, I, H, true);
 }
 

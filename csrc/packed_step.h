@@ -1,0 +1,321 @@
+// Packed per-step recurrent products: out (B,N) (+)= in (B,K) M, with M (K,N) a recurrent weight
+// (forward: M = W_hh^T; backward: M = W_hh) that stays the same for every step of a call.
+//
+// Why: a BLAS ?gemm repacks its operands on every call. For the small per-step products of a
+// recurrence (B = 1..128 rows against a K x N weight) that repacking costs as much as the arithmetic,
+// and the BLAS needs the result transposed back (rec::mul_wT). Here M is packed once per kernel call
+// into column panels, and a register-blocked FMA micro-kernel streams them at every step, writing the
+// product straight into the batch-major output rows. Layout and measurements: docs/packed-step.md.
+//
+// Packed layout: panel p holds columns [p NR, p NR + NR) of M as K rows of NR contiguous values
+// (zero-padded past N), panel after panel: data[p K NR + k NR + j] = M[k][p NR + j]. A product over a
+// sub-range [k0, k0 + kn) of M's rows (GRU: the n block) reads rows k0.. of every panel.
+// Micro-kernel: MR rows of `in` x NR = 2 vectors of columns in 2 MR accumulator registers; every k
+// loads the panel's two vectors once and broadcasts MR values of `in` into MR x 2 FMAs.
+//
+// Instruction set: chosen at compile time (__AVX512F__, else __AVX2__ and __FMA__); a build without
+// either has no packed path (packed_available() is false) and the kernels keep the BLAS products.
+// Everything here has internal linkage, so translation units compiled for different instruction sets
+// can each include it. The process-wide choice BLAS/packed (step_product_mode) is in packed_step.cpp.
+//
+// Who allocates: PackedWeight allocates its panels once per kernel call (before the time loop).
+// Team share: panels split(npanels) over the team, for packing and for every product, so a thread only
+// reads panels it packed itself; on exit of product() only this thread's output columns are written.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "team.h"
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace rnnfast {
+
+// Per-step product path, process-wide (packed_step.cpp; bindings: _core._set_step_product).
+enum class StepProduct : int { blas = 0, packed = 1 };
+StepProduct step_product_mode();
+void set_step_product_mode(StepProduct m);
+const char* packed_isa_name();  // "avx512", "avx2" or "none": the packed path of packed_step.cpp's build
+std::atomic<int64_t>& packed_weights_made();  // weights packed so far (tests check that the path ran)
+
+namespace {
+namespace packed {
+
+#if defined(__AVX512F__)
+constexpr int kIsa = 2;  // AVX-512: 32 vector registers
+template <class T>
+struct V;
+template <>
+struct V<float> {
+  using R = __m512;
+  static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const float* p) { return _mm512_load_ps(p); }
+  static R bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, R v) { _mm512_storeu_ps(p, v); }
+};
+template <>
+struct V<double> {
+  using R = __m512d;
+  static constexpr int W = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const double* p) { return _mm512_load_pd(p); }
+  static R bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R loadu(const double* p) { return _mm512_loadu_pd(p); }
+  static void storeu(double* p, R v) { _mm512_storeu_pd(p, v); }
+};
+constexpr int kMaxRows = 8;  // 8 x 2 accumulators of 32: measured best (docs/packed-step.md)
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int kIsa = 1;  // AVX2 + FMA: 16 vector registers
+template <class T>
+struct V;
+template <>
+struct V<float> {
+  using R = __m256;
+  static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_load_ps(p); }
+  static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, R v) { _mm256_storeu_ps(p, v); }
+};
+template <>
+struct V<double> {
+  using R = __m256d;
+  static constexpr int W = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const double* p) { return _mm256_load_pd(p); }
+  static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static R loadu(const double* p) { return _mm256_loadu_pd(p); }
+  static void storeu(double* p, R v) { _mm256_storeu_pd(p, v); }
+};
+constexpr int kMaxRows = 6;  // 6 x 2 accumulators + 2 panel vectors + 1 broadcast of 16 registers
+#else
+constexpr int kIsa = 0;
+constexpr int kMaxRows = 1;
+#endif
+
+constexpr bool available() { return kIsa != 0; }
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// Columns per panel: two vectors.
+template <class T>
+constexpr int panel_width() {
+  return 2 * V<T>::W;
+}
+#else
+template <class T>
+constexpr int panel_width() {
+  return 1;
+}
+#endif
+
+// A recurrent weight packed into panels (see the top of this file). Allocated once per kernel call.
+template <class T>
+struct PackedWeight {
+  static constexpr int NR = panel_width<T>();
+  int K = 0, N = 0, npanels = 0;
+  T* data = nullptr;
+  std::unique_ptr<T, decltype(&std::free)> mem{nullptr, &std::free};
+
+  PackedWeight() = default;
+  PackedWeight(int K_, int N_) { allocate(K_, N_); }
+  void allocate(int K_, int N_) {
+    K = K_;
+    N = N_;
+    npanels = (N + NR - 1) / NR;
+    const size_t bytes = ((size_t)npanels * K * NR * sizeof(T) + 63) / 64 * 64;
+    void* p = bytes ? std::aligned_alloc(64, bytes) : nullptr;
+    if (bytes && !p) throw std::bad_alloc();
+    mem.reset(static_cast<T*>(p));
+    data = mem.get();
+    packed_weights_made().fetch_add(1, std::memory_order_relaxed);
+  }
+  bool empty() const { return data == nullptr; }
+  const T* panel(int p) const { return data + (size_t)p * K * NR; }
+
+  // Packs M[k][n] = src[k sk + n sn] (M = W^T of a row-major W (N,K): sk = 1, sn = ldw; M = W (K,N)
+  // itself: sk = ldw, sn = 1). Team share: panels split(npanels), the same split as product().
+  void pack(const T* src, int64_t sk, int64_t sn, int tid = 0, int nth = 1) {
+    const Range rp = split(npanels, tid, nth);
+    for (int p = rp.lo; p < rp.hi; ++p) {
+      T* d = data + (size_t)p * K * NR;
+      const int n0 = p * NR, nc = std::min(NR, N - n0);
+      if (sn == 1) {  // rows of M are contiguous
+        for (int k = 0; k < K; ++k) {
+          const T* s = src + k * sk + n0;
+          T* dk = d + (size_t)k * NR;
+          for (int j = 0; j < nc; ++j) dk[j] = s[j];
+          for (int j = nc; j < NR; ++j) dk[j] = T(0);
+        }
+      } else {  // columns of M are contiguous (rows of W): read along them
+        for (int j = 0; j < nc; ++j) {
+          const T* s = src + (n0 + j) * sn;
+          for (int k = 0; k < K; ++k) d[(size_t)k * NR + j] = s[k * sk];
+        }
+        for (int j = nc; j < NR; ++j)
+          for (int k = 0; k < K; ++k) d[(size_t)k * NR + j] = T(0);
+      }
+    }
+  }
+};
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// Loops over the accumulator registers must be unrolled completely: else GCC keeps the accumulator
+// arrays in memory and stores them at every k (measured 8-15 instead of 100+ GFLOP/s).
+#if defined(__clang__)
+#define RNNFAST_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define RNNFAST_UNROLL _Pragma("GCC unroll 16")
+#else
+#define RNNFAST_UNROLL
+#endif
+// MR rows x NR columns: out[i][0..nc) (+)= sum_k in[i][k] panel[k][..]; KS independent accumulator
+// sets over k (few rows: the FMA latency, not the throughput, would bound one set).
+template <class T, int MR, int KS>
+inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
+  using Vt = V<T>;
+  using R = typename Vt::R;
+  constexpr int W = Vt::W, NR = 2 * W;
+  R c0[KS][MR], c1[KS][MR];
+  RNNFAST_UNROLL
+  for (int s = 0; s < KS; ++s)
+    RNNFAST_UNROLL
+    for (int i = 0; i < MR; ++i) c0[s][i] = c1[s][i] = Vt::zero();
+  const T* a[MR];
+  RNNFAST_UNROLL
+  for (int i = 0; i < MR; ++i) a[i] = in + i * ldi;
+  int k = 0;
+  for (; k + KS <= kn; k += KS) {
+    RNNFAST_UNROLL
+    for (int s = 0; s < KS; ++s) {
+      const T* p = pan + (size_t)(k + s) * NR;
+      const R b0 = Vt::load(p), b1 = Vt::load(p + W);
+      RNNFAST_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const R av = Vt::bcast(a[i] + k + s);
+        c0[s][i] = Vt::fma(av, b0, c0[s][i]);
+        c1[s][i] = Vt::fma(av, b1, c1[s][i]);
+      }
+    }
+  }
+  for (; k < kn; ++k) {
+    const T* p = pan + (size_t)k * NR;
+    const R b0 = Vt::load(p), b1 = Vt::load(p + W);
+    RNNFAST_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      const R av = Vt::bcast(a[i] + k);
+      c0[0][i] = Vt::fma(av, b0, c0[0][i]);
+      c1[0][i] = Vt::fma(av, b1, c1[0][i]);
+    }
+  }
+  RNNFAST_UNROLL
+  for (int s = 1; s < KS; ++s)
+    RNNFAST_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      c0[0][i] = Vt::add(c0[0][i], c0[s][i]);
+      c1[0][i] = Vt::add(c1[0][i], c1[s][i]);
+    }
+  if (nc == NR) {
+    RNNFAST_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      T* o = out + i * ldo;
+      if (accumulate) {
+        c0[0][i] = Vt::add(c0[0][i], Vt::loadu(o));
+        c1[0][i] = Vt::add(c1[0][i], Vt::loadu(o + W));
+      }
+      Vt::storeu(o, c0[0][i]);
+      Vt::storeu(o + W, c1[0][i]);
+    }
+  } else {  // last panel of a matrix whose N is not a multiple of NR: through a small buffer
+    alignas(64) T buf[NR];
+    RNNFAST_UNROLL
+    for (int i = 0; i < MR; ++i) {
+      T* o = out + i * ldo;
+      Vt::storeu(buf, c0[0][i]);
+      Vt::storeu(buf + W, c1[0][i]);
+      if (accumulate)
+        for (int j = 0; j < nc; ++j) o[j] += buf[j];
+      else
+        for (int j = 0; j < nc; ++j) o[j] = buf[j];
+    }
+  }
+}
+
+template <class T, int MR>
+inline void tile_rows(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
+  constexpr int KS = MR == 1 ? 4 : MR <= 3 ? 2 : 1;
+  tile<T, MR, KS>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+}
+
+// A remainder of 1 .. kMaxRows - 1 rows.
+template <class T>
+inline void tile_any(int mr, T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc,
+                     bool accumulate) {
+  switch (mr) {
+    case 1: return tile_rows<T, 1>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 2: return tile_rows<T, 2>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 3: return tile_rows<T, 3>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 4: return tile_rows<T, 4>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 5: return tile_rows<T, 5>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+#if defined(__AVX512F__)
+    case 6: return tile_rows<T, 6>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 7: return tile_rows<T, 7>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+#endif
+    default: return;
+  }
+}
+#endif
+
+// out (B, N) (+)= in (B, kn) M[k0 : k0 + kn, :], M packed in pw; out and in are row-major with row
+// strides ldo, ldi (in points at the column that multiplies row k0 of M). Team share: panels
+// split(npanels), i.e. output columns; the caller waits at a barrier before reading other columns.
+template <class T>
+inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedWeight<T>& pw, int k0, int kn, int B,
+                    bool accumulate, int tid = 0, int nth = 1) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  constexpr int NR = PackedWeight<T>::NR;
+  const Range rp = split(pw.npanels, tid, nth);
+  if (kn <= 0) {
+    if (!accumulate)
+      for (int b = 0; b < B; ++b)
+        for (int n = rp.lo * NR; n < std::min(pw.N, rp.hi * NR); ++n) out[b * ldo + n] = T(0);
+    return;
+  }
+  for (int p = rp.lo; p < rp.hi; ++p) {
+    const T* pan = pw.panel(p) + (size_t)k0 * NR;
+    const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
+    int b = 0;
+    for (; b + kMaxRows <= B; b += kMaxRows)
+      tile_rows<T, kMaxRows>(out + b * ldo + n0, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+    if (b < B) tile_any<T>(B - b, out + b * ldo + n0, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+  }
+#else
+  (void)out, (void)ldo, (void)in, (void)ldi, (void)pw, (void)k0, (void)kn, (void)B, (void)accumulate, (void)tid,
+      (void)nth;
+#endif
+}
+
+}  // namespace packed
+
+// Whether the sequence kernels of this build use the packed per-step products now.
+inline bool use_packed() { return packed::available() && step_product_mode() == StepProduct::packed; }
+
+}  // namespace
+}  // namespace rnnfast

@@ -1,0 +1,187 @@
+"""Packed per-step recurrent products (csrc/packed_step.h) against the BLAS path and PyTorch.
+
+The C++ sequence kernels multiply each step's state by W_hh (forward) and the gate gradients by W_hh
+(backward) either through the BLAS or through weights packed once per call and register-blocked
+micro-kernels (AVX-512 or AVX2+FMA, whichever the extension was compiled for). Both paths, switched
+with the private ``_core._set_step_product``, are checked against each other and against PyTorch
+autograd (float64 1e-10, float32 1e-5) on odd sizes: H not a multiple of the vector width or of the
+two-vector panel, B = 1, 3, 17 (a remainder after full 8- or 6-row tiles), projections, ``lengths``
+(zero-length rows against the numpy backend) and thread teams of 2 and 3 threads, which split the
+packed products by panels of output columns.
+"""
+import numpy as np
+import pytest
+
+import rnnfast
+
+pytest.importorskip("rnnfast._core")
+from rnnfast import _core
+
+torch = pytest.importorskip("torch")
+import test_gru_functional as G
+import test_lstm_functional as L
+import test_rnn_functional as R
+
+if "cpp" not in rnnfast.available_backends():
+    pytest.skip("the cpp backend is not available", allow_module_level=True)
+
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+ISA = _core._step_product()[1]
+PATHS = ["blas", "packed"] if ISA != "none" else ["blas"]
+
+
+def test_build_reports_its_packed_kernels():
+    """A native x86-64 build with AVX2+FMA or AVX-512 must have the packed path, on by default."""
+    import platform
+
+    path, isa, _ = _core._step_product()
+    assert isa in ("avx512", "avx2", "none")
+    if isa != "none":
+        assert path == "packed", "the packed path is the default where it is compiled"
+    elif platform.machine() in ("x86_64", "AMD64"):
+        pytest.skip("this build has no packed kernels (compiled without AVX2+FMA): only the BLAS path is tested")
+
+
+def test_switch_rejects_unknown_names():
+    with pytest.raises(ValueError, match="'blas' or 'packed'"):
+        _core._set_step_product("fast")
+
+
+@pytest.fixture(autouse=True)
+def restore_path():
+    before = _core._step_product()[0]
+    yield
+    _core._set_step_product(before)
+
+
+@pytest.fixture(params=PATHS)
+def path(request):
+    return request.param
+
+
+@pytest.fixture(params=[2, 3], ids=lambda n: f"team{n}")
+def team(request):
+    before_policy, before_threads = _core.get_team_policy(), rnnfast.get_num_threads()
+    _core.set_team_policy(1, 1, 1, 1)
+    rnnfast.set_num_threads(request.param)
+    yield request.param
+    _core.set_team_policy(*before_policy)
+    rnnfast.set_num_threads(before_threads)
+
+
+def run(path, fn):
+    """fn() on the given path; asserts that the packed path really packed weights (forward and backward)."""
+    _core._set_step_product(path)
+    made = _core._step_product()[2]
+    out = fn()
+    if path == "packed":
+        assert _core._step_product()[2] >= made + 2, "the packed path did not run"
+    else:
+        assert _core._step_product()[2] == made, "the BLAS path packed weights"
+    return out
+
+
+def both_paths(fn, dtype):
+    """fn() on every path; the paths must agree with each other (and the caller checks one against torch)."""
+    res = {p: run(p, fn) for p in PATHS}
+    if len(res) == 2:
+        G.assert_close(res["packed"], res["blas"], TOL[dtype])
+    return res[PATHS[-1]]
+
+
+# T, B, I, H: B = 1, 3, 17; H odd, below / above one panel (16 or 32 floats, 8 or 16 doubles)
+GRU_SHAPES = [(4, 1, 5, 7), (3, 3, 6, 17), (3, 17, 5, 33), (2, 17, 9, 70), (5, 3, 4, 1)]
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", GRU_SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+def test_gru_packed_matches_blas_and_torch(path, shape, dtype, reset_after):
+    d = G.make_case(*shape, dtype=dtype, seed=sum(shape))
+    got = run(path, lambda: G.ours(d, "cpp", reset_after=reset_after))
+    G.assert_close(got, G.torch_gru(d, reset_after=reset_after), TOL[dtype])
+
+
+@pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
+def test_gru_packed_lengths(reset_after):
+    d = G.make_case(6, 17, 5, 21, seed=7)
+    lengths = [6, 4, 3, 1, 6, 2, 5, 6, 1, 3, 4, 5, 6, 2, 2, 3, 6]
+    got = both_paths(lambda: G.ours(d, "cpp", lengths=lengths, reset_after=reset_after), np.float64)
+    if reset_after:
+        G.assert_close(got, G.torch_gru(d, lengths=lengths), TOL[np.float64])
+    lengths[1] = lengths[8] = 0  # torch's packed sequences refuse empty rows
+    got = both_paths(lambda: G.ours(d, "cpp", lengths=lengths, reset_after=reset_after, dh_n=False), np.float64)
+    G.assert_close(got, G.ours(d, "numpy", lengths=lengths, reset_after=reset_after, dh_n=False), TOL[np.float64])
+
+
+# T, B, I, H, P
+LSTM_SHAPES = [(4, 1, 5, 7, 0), (3, 3, 6, 17, 0), (3, 17, 5, 33, 0), (2, 17, 9, 40, 19), (4, 3, 4, 9, 5),
+               (3, 1, 3, 20, 3)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", LSTM_SHAPES, ids=lambda s: "T{}B{}I{}H{}P{}".format(*s))
+def test_lstm_packed_matches_blas_and_torch(path, shape, dtype):
+    d = L.make_case(*shape, dtype=dtype, seed=sum(shape))
+    got = run(path, lambda: L.ours(d, "cpp"))
+    L.assert_close(got, L.torch_lstm(d), TOL[dtype])
+
+
+@pytest.mark.parametrize("P", [0, 11])
+def test_lstm_packed_lengths(P):
+    d = L.make_case(6, 17, 5, 21, P=P, seed=8)
+    lengths = [6, 4, 3, 1, 6, 2, 5, 6, 1, 3, 4, 5, 6, 2, 2, 3, 6]
+    got = both_paths(lambda: L.ours(d, "cpp", lengths=lengths), np.float64)
+    L.assert_close(got, L.torch_lstm(d, lengths=lengths), TOL[np.float64])
+    lengths[2] = lengths[16] = 0
+    got = both_paths(lambda: L.ours(d, "cpp", lengths=lengths, dy=False, use_c0=False), np.float64)
+    L.assert_close(got, L.ours(d, "numpy", lengths=lengths, dy=False, use_c0=False), TOL[np.float64])
+
+
+RNN_SHAPES = [(4, 1, 5, 7), (3, 3, 6, 17), (3, 17, 5, 33), (2, 17, 9, 70)]
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", RNN_SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+def test_rnn_packed_matches_blas_and_torch(path, shape, dtype, nonlinearity):
+    d = R.make_case(*shape, dtype=dtype, seed=sum(shape))
+    got = run(path, lambda: R.ours(d, "cpp", nonlinearity))
+    R.assert_close(got, R.torch_rnn(d, nonlinearity), TOL[dtype])
+
+
+def test_rnn_packed_lengths():
+    d = R.make_case(6, 17, 5, 21, seed=9)
+    lengths = [6, 4, 3, 1, 6, 2, 5, 6, 1, 3, 4, 5, 6, 2, 2, 3, 6]
+    got = both_paths(lambda: R.ours(d, "cpp", "tanh", lengths=lengths), np.float64)
+    R.assert_close(got, R.torch_rnn(d, "tanh", lengths=lengths), TOL[np.float64])
+    lengths[0] = 0
+    got = both_paths(lambda: R.ours(d, "cpp", "relu", lengths=lengths, dy=False), np.float64)
+    R.assert_close(got, R.ours(d, "numpy", "relu", lengths=lengths, dy=False), TOL[np.float64])
+
+
+# Teams: B = 17 rows, H giving more panels than threads (float64 H = 70: 5 panels of 16 on AVX-512) and
+# fewer (H = 9: the n block of a GRU is one panel, so one thread of the team has no columns).
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("H", [9, 70])
+def test_teams_split_packed_products(team, H, dtype):
+    runs = _core.team_runs()
+    dg = G.make_case(3, 17, 6, H, dtype=dtype, seed=H)
+    for reset_after in (True, False):
+        got = both_paths(lambda ra=reset_after: G.ours(dg, "cpp", reset_after=ra), dtype)
+        G.assert_close(got, G.torch_gru(dg, reset_after=reset_after), TOL[dtype])
+    dl = L.make_case(3, 17, 6, H, P=H // 2 + 1, dtype=dtype, seed=H + 1)
+    L.assert_close(both_paths(lambda: L.ours(dl, "cpp"), dtype), L.torch_lstm(dl), TOL[dtype])
+    dr = R.make_case(3, 17, 6, H, dtype=dtype, seed=H + 2)
+    R.assert_close(both_paths(lambda: R.ours(dr, "cpp", "tanh"), dtype), R.torch_rnn(dr, "tanh"), TOL[dtype])
+    assert _core.team_runs() >= runs + 8 * len(PATHS), "every call should have run a team"
+
+
+def test_team_lengths_packed(team):
+    d = L.make_case(5, 17, 4, 33, P=0, seed=10)
+    lengths = [5, 4, 3, 1, 5, 2, 5, 5, 1, 3, 4, 5, 5, 2, 2, 3, 5]
+    L.assert_close(both_paths(lambda: L.ours(d, "cpp", lengths=lengths), np.float64),
+                   L.torch_lstm(d, lengths=lengths), TOL[np.float64])
+    dg = G.make_case(5, 17, 4, 33, seed=11)
+    G.assert_close(both_paths(lambda: G.ours(dg, "cpp", lengths=lengths, reset_after=False), np.float64),
+                   G.ours(dg, "numpy", lengths=lengths, reset_after=False), TOL[np.float64])
