@@ -26,8 +26,8 @@ struct Scratch {
   std::unique_ptr<T[]> buf;
   size_t size = 0;
   T* get(size_t n) {
-    if (size < n) {
-      buf.reset(new T[n]);
+    if (size < n || !buf) {  // at least one element: a zero-size request still gets a valid pointer
+      buf.reset(new T[n ? n : 1]);
       size = n;
     }
     return buf.get();
@@ -346,8 +346,8 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   // transposing W_hh first would cost more than the whole step.
   const bool one_row = B == 1;
   const size_t nwT = one_row ? 0 : (size_t)3 * H * H;
-  Scratch<T> scratch;
-  T* wT = scratch.get(nwT + 2 * (size_t)B * H);
+  Scratch<T> scratch;  // W_hh^T (3H,H) | sT (H,B) | ones (B): sized for H = 0 too (ones alone)
+  T* wT = scratch.get(nwT + (size_t)B * H + B);
   T* sT = wT + nwT;
   T* ones = sT + (int64_t)B * H;
   std::fill(ones, ones + B, T(1));

@@ -48,7 +48,7 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
                       int G, int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
   const Range c = split(G, tid, nth, 16);
-  if (c.hi <= c.lo) return;
+  if (c.hi <= c.lo || N <= 0) return;  // T*B = 0: no row to hold the bias
   if (bias) {
     T* row0 = gates;  // first row = b_ih + b_hh, then copied
     for (int j = c.lo; j < c.hi; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
@@ -213,7 +213,7 @@ struct CallScratch {
   CallScratch(bool transposes, const T* w_hr, int H, int P, size_t extra) {
     const int G = 4 * H;
     const size_t nwT = transposes ? (size_t)P * G : 0, nwrT = transposes && w_hr ? (size_t)H * P : 0;
-    buf.resize(nwT + nwrT + extra);
+    buf.resize(nwT + nwrT + extra + 1);  // + 1: never a null data() (memcpy/memset of 0 bytes need a pointer)
     if (nwT) wT = buf.data();
     if (nwrT) wrT = buf.data() + nwT;
     rest = buf.data() + nwT + nwrT;

@@ -35,7 +35,7 @@ void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b
                       int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
   const Range c = split(H, tid, nth, 16);
-  if (c.hi <= c.lo) return;
+  if (c.hi <= c.lo || N <= 0) return;  // T*B = 0: no row to hold the bias
   if (bias) {
     for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
     for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
@@ -143,7 +143,7 @@ struct CallScratch {
   T* rest = nullptr;
   CallScratch(bool transpose_w, const T* w_hh, int H, size_t extra) {
     const size_t nwT = transpose_w ? (size_t)H * H : 0;
-    buf.resize(nwT + extra);
+    buf.resize(nwT + extra + 1);  // + 1: never a null data() (memcpy/memset of 0 bytes need a pointer)
     if (nwT) transpose(wT = buf.data(), H, w_hh, H, H, H, false);
     rest = buf.data() + nwT;
   }
