@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -283,7 +284,10 @@ T item(T* grad_b, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb, i
   if (Tb == 0) return L == 0 ? T(0) : (zero_infinity ? T(0) : std::numeric_limits<T>::infinity());
   const int S = 2 * L + 1;
   const int64_t ldw = (S + 9) & ~7;  // >= S + 2, rows 64-byte aligned in the scratch
-  static thread_local ItemScratch<T> w;
+  // scratch from a pool shared by the threads, kept between calls (release_all_scratch frees it)
+  static ScratchPool<ItemScratch<T>>* pool = new ScratchPool<ItemScratch<T>>;  // never destroyed (atfork)
+  PooledScratch<ItemScratch<T>> scratch(*pool);
+  ItemScratch<T>& w = *scratch;
   w.resize(S, C, Tb, ldw);
   for (int s = 0; s < S; ++s) {
     const bool skip = (s & 1) && s >= 2 && tgt[s >> 1] != tgt[(s >> 1) - 1];
@@ -316,12 +320,12 @@ void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in log_probs and grad
   int64_t work = 0;
   for (int b = 0; b < B; ++b) work += input_lengths[b] * (2 * target_lengths[b] + 1);
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && work >= kParallelWork)
-  for (int b = 0; b < B; ++b) {
+  // items on std::threads started for the call (csrc/team.h parallel_items: fork-safe, exceptions rethrown)
+  parallel_items(B > 1 && work >= kParallelWork ? team_threads() : 1, B, [&](int64_t b) {
     loss[b] = item<T>(grad ? grad + (int64_t)b * C : nullptr, log_probs + (int64_t)b * C, ldt, targets + (int64_t)b * Smax,
                       (int)target_lengths[b], (int)input_lengths[b], Tn, C, blank, zero_infinity,
                       grad_scale ? grad_scale[b] : T(1), ldt);
-  }
+  });
 }
 
 template void ctc_loss<float>(float*, float*, float*, float*, const float*, const int64_t*, const int64_t*,

@@ -20,6 +20,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -179,5 +182,101 @@ void run_team(int nth_wanted, F&& body) {
   bt.set(saved);
   busy.store(false);
 }
+
+// Runs fn(i) for every item 0 <= i < n on up to nth threads (the caller and nth - 1 std::threads
+// started for the call, items handed out one at a time), for the CTC kernels' batch loops. No thread
+// outlives the call, so a process may fork afterwards (an OpenMP pool of idle workers made the
+// first parallel region of a forked child hang). An exception thrown by fn on any thread is caught
+// there (none may escape a thread: std::terminate), the other threads stop taking items, and the
+// first exception is rethrown on the caller after every thread has joined. If a thread cannot be
+// started, the items run on the threads that exist.
+template <class F>
+void parallel_items(int nth, int64_t n, F&& fn) {
+  if (n <= 0) return;
+  nth = (int)std::max<int64_t>(1, std::min<int64_t>(nth, n));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    try {
+      for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) fn(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+      failed.store(true);
+    }
+  };
+  std::vector<std::thread> helpers;
+  if (nth > 1) {
+    try {
+      helpers.reserve(nth - 1);
+      for (int i = 1; i < nth; ++i) helpers.emplace_back(work);
+    } catch (...) {  // fewer threads than asked: the ones started and the caller do all items
+    }
+  }
+  work();
+  for (auto& h : helpers) h.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// A pool of per-call scratch objects kept between calls (so warm calls touch no fresh pages), shared
+// by all threads: take() hands out a free one (or a new one), give() returns it, release() frees
+// the free ones (rnnfast._core.release_scratch; objects in use are kept). Fork-safe: the mutex is
+// held across fork() (pthread_atfork in blas.cpp locks every pool), so a child never inherits it locked.
+class ScratchPoolBase {
+ public:
+  virtual ~ScratchPoolBase() = default;
+  virtual size_t release() = 0;  // objects freed
+  std::mutex mu;
+};
+void register_scratch_pool(ScratchPoolBase* pool);  // blas.cpp; release_all_scratch() frees them all
+size_t release_all_scratch();
+
+template <class S>
+class ScratchPool : public ScratchPoolBase {
+ public:
+  ScratchPool() { register_scratch_pool(this); }
+  std::unique_ptr<S> take() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!free_.empty()) {
+        std::unique_ptr<S> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<S>();
+  }
+  void give(std::unique_ptr<S> s) {
+    std::lock_guard<std::mutex> lock(mu);
+    free_.push_back(std::move(s));
+  }
+  size_t release() override {
+    std::vector<std::unique_ptr<S>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      drop.swap(free_);
+    }
+    return drop.size();
+  }
+
+ private:
+  std::vector<std::unique_ptr<S>> free_;
+};
+
+// One scratch object of `pool` for the current scope, returned to the pool at its end (also when
+// an exception unwinds).
+template <class S>
+struct PooledScratch {
+  ScratchPool<S>& pool;
+  std::unique_ptr<S> s;
+  explicit PooledScratch(ScratchPool<S>& p) : pool(p), s(p.take()) {}
+  ~PooledScratch() {
+    if (s) pool.give(std::move(s));
+  }
+  S& operator*() { return *s; }
+  S* operator->() { return s.get(); }
+};
 
 }  // namespace rnnfast

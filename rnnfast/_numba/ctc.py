@@ -8,6 +8,7 @@ import threading
 import numpy as np
 from numba import njit
 
+from .._numpy.ctc import check_beam_memory
 from ._vmath import vexp as _vexp  # exp from arithmetic and bit casts: vectorises (no SVML here)
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -294,8 +295,9 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
 
 
 # ---------------------------------------------------------------------------------- beam search
-# Mirrors csrc/ctc_decode.cpp: prefixes are trie nodes (parent, label); an open-addressing table
+# Mirrors csrc/ctc_decode.cpp: kept prefixes are trie nodes (parent, label); an open-addressing table
 # maps (parent, label) to the child node, so equal prefixes merge; per frame the W best are kept.
+# Memory bound and MemoryError: rnnfast._numpy.ctc.check_beam_memory (as the cpp backend).
 @_jit
 def _lse(a, b):
     if a == -np.inf:
@@ -306,29 +308,25 @@ def _lse(a, b):
 
 
 @_jit
-def _child(p, c, C, keys, vals, parent, label, stamp, nodes, mask):
-    """(node of prefix p + (c,), updated node count)."""
+def _find(p, c, C, keys, mask):
+    """Table slot of (p, c): its entry, or the empty slot where it would go."""
     key = p * C + c
     h = (key * 2654435761) & mask
-    while keys[h] != -1:
-        if keys[h] == key:
-            return vals[h], nodes
+    while keys[h] != -1 and keys[h] != key:
         h = (h + 1) & mask
-    n = nodes
-    keys[h] = key
-    vals[h] = n
-    parent[n] = p
-    label[n] = c
-    stamp[n] = -1
-    return n, nodes + 1
+    return h
 
 
 @_jit
 def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
-    max_nodes = Tb * W * (C - 1) + 1
+    """One item (ctc_decode.cpp item): a trie of the kept prefixes only (a candidate that extends a beam
+    by a label no kept prefix has is "new", parent and label only, and becomes a node when kept), so at
+    most Tb*W + 1 nodes; ties in candidate order (stable sort, as the C++ comparator)."""
+    max_nodes = Tb * W + 1
     cap = 1
     while cap < 2 * max_nodes:
         cap <<= 1
+    mask = cap - 1
     keys = np.full(cap, -1, np.int64)
     vals = np.empty(cap, np.int64)
     parent = np.empty(max_nodes, np.int64)
@@ -336,6 +334,8 @@ def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
     slot = np.empty(max_nodes, np.int64)
     stamp = np.empty(max_nodes, np.int64)
     cand_node = np.empty(W * C, np.int64)
+    cand_parent = np.empty(W * C, np.int64)
+    cand_label = np.empty(W * C, np.int64)
     cand_pb = np.empty(W * C)
     cand_pnb = np.empty(W * C)
     beam_node = np.zeros(W, np.int64)
@@ -369,27 +369,49 @@ def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
             for c in range(C):
                 if c == blank:
                     continue
-                m, nodes = _child(n, c, C, keys, vals, parent, label, stamp, nodes, cap - 1)
-                if stamp[m] != t:
-                    stamp[m] = t
-                    slot[m] = ncand
-                    cand_node[ncand] = m
-                    cand_pb[ncand] = -np.inf
-                    cand_pnb[ncand] = -np.inf
+                h = _find(n, c, C, keys, mask)
+                if keys[h] != -1:  # a kept prefix (possibly another beam's stay): merge
+                    m = vals[h]
+                    if stamp[m] != t:
+                        stamp[m] = t
+                        slot[m] = ncand
+                        cand_node[ncand] = m
+                        cand_pb[ncand] = -np.inf
+                        cand_pnb[ncand] = -np.inf
+                        ncand += 1
+                    k = slot[m]
+                else:  # a new prefix: (n, c) is unique this frame
+                    k = ncand
                     ncand += 1
-                k = slot[m]
+                    cand_node[k] = -1
+                    cand_parent[k] = n
+                    cand_label[k] = c
+                    cand_pb[k] = -np.inf
+                    cand_pnb[k] = -np.inf
                 src = pb if c == last else total  # a repeat needs a blank in between
                 cand_pnb[k] = _lse(cand_pnb[k], src + e[c])
         tot = np.empty(ncand)
         for k in range(ncand):
             tot[k] = _lse(cand_pb[k], cand_pnb[k])
-        order = np.argsort(-tot, kind="mergesort")
+        order = np.argsort(-tot, kind="mergesort")  # NaN last, ties in candidate order
         keep = min(W, ncand)
         for i in range(keep):
             k = order[i]
-            beam_node[i] = cand_node[k]
             beam_pb[i] = cand_pb[k]
             beam_pnb[i] = cand_pnb[k]
+            beam_node[i] = cand_node[k]
+        for i in range(keep):
+            if beam_node[i] >= 0:
+                continue
+            k = order[i]
+            h = _find(cand_parent[k], cand_label[k], C, keys, mask)
+            keys[h] = cand_parent[k] * C + cand_label[k]
+            vals[h] = nodes
+            parent[nodes] = cand_parent[k]
+            label[nodes] = cand_label[k]
+            stamp[nodes] = -1
+            beam_node[i] = nodes
+            nodes += 1
         nbeam = keep
     for j in range(K):
         labels[j, :] = -1
@@ -420,5 +442,6 @@ def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K,
 
 
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    beam_width = check_beam_memory(log_probs.shape[0], beam_width, log_probs.shape[2])
     _over_batch(_beam_search, log_probs.shape[1], labels, lengths, scores, log_probs, input_lengths, int(blank),
                 int(beam_width), int(top_k))
