@@ -265,7 +265,10 @@ T log_item(T* grad_b, double* a, double* bt, int64_t ldw, const T* lp, int64_t l
     const double* ar = a + t * ldw + 2;
     const double* br = bt + t * ldw;
 #pragma omp simd
-    for (int s = 0; s < S; ++s) post[s] = vexp(ar[s] + br[s] + nll - (double)e[ext[s]]);
+    for (int s = 0; s < S; ++s) {  // an emission of probability 0 carries no path: 0, not NaN
+      const double les = (double)e[ext[s]];
+      post[s] = les == kNegInf<double> ? 0.0 : vexp(ar[s] + br[s] + nll - les);
+    }
     for (int k = 0; k < C; ++k) pc[k] = 0.0;
     for (int s = 0; s < S; ++s) pc[ext[s]] += post[s];
 #pragma omp simd

@@ -13,6 +13,8 @@
 // Gradient (what PyTorch's backward returns for log_probs, times grad_scale[b]):
 //   grad[t, b, c] = (exp(log_probs[t,b,c]) - sum_{s: l'_s = c} gamma[t, s]) * grad_scale[b]  for t < T_b,
 //   0 for t >= T_b; gamma[t, s] = posterior of state s at frame t (alpha * beta / P).
+//   log_probs = -inf (an emission of probability 0): its gradient is exp(-inf) - 0 = 0, finite in every
+//   backend (torch's kernel computes -inf - (-inf) = NaN there; its limit as log_probs -> -inf is 0).
 //   With zero_infinity an infeasible item (nll = inf) gets loss 0 and a zero gradient; without it,
 //   loss inf and, as PyTorch, a NaN gradient.
 //

@@ -61,7 +61,7 @@ void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, co
     }
     if (relu) {
 #pragma omp simd
-      for (int j = 0; j < H; ++j) ab[j] = ab[j] > T(0) ? ab[j] : T(0);
+      for (int j = 0; j < H; ++j) ab[j] = ab[j] < T(0) ? T(0) : ab[j];  // NaN propagates (as torch)
     } else {
 #pragma omp simd
       for (int j = 0; j < H; ++j) ab[j] = vtanh(ab[j]);

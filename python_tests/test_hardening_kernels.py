@@ -164,3 +164,206 @@ def test_zero_sizes_with_lengths_and_team(backend):
         got = run_recurrent(kernels(backend), d, lengths=[0, 3, 0, 1])
         ref = run_recurrent(kernels("numpy"), d, lengths=[0, 3, 0, 1])
         assert_same(got, ref, 1e-12, family)
+
+
+# ------------------------------------------------------------------------ NaN / inf agreement
+def _nan_masks(out):
+    return {k: np.isnan(v) for k, v in out.items() if v is not None}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_relu_rnn_propagates_nan_preactivation(backend):
+    """A NaN pre-activation stays NaN through ReLU (torch.relu and the numpy backend), not 0."""
+    d = make_params("rnn_relu", 3, 2, 3, 4, seed=1)
+    d["x"][0, 0, 0] = np.nan
+    got = run_recurrent(kernels(backend), d)
+    assert np.isnan(got["y"][0, 0]).any()
+    d["xc"][1, 0] = np.nan
+    assert np.isnan(run_recurrent(kernels(backend), d, seq=False)["cell_h"][1]).any()
+    ref = run_recurrent(kernels("numpy"), d)
+    got = run_recurrent(kernels(backend), d)
+    for k, m in _nan_masks(ref).items():
+        np.testing.assert_array_equal(np.isnan(got[k]), m, err_msg=k)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inf_upstream_gradients_agree(backend, family):
+    """inf/-inf upstream gradients: the same NaN pattern and finite values in every backend; a ReLU row
+    whose pre-activation was <= 0 passes 0 (torch's threshold_backward), not inf * 0 = NaN."""
+    d = make_params(family, 3, 2, 3, 4, seed=1)
+    d["dy"][1, 0, 0] = np.inf
+    d["dh_n"][0, 1] = -np.inf
+    ref, got = run_recurrent(kernels("numpy"), d), run_recurrent(kernels(backend), d)
+    for k, m in _nan_masks(ref).items():
+        np.testing.assert_array_equal(np.isnan(got[k]), m, err_msg=k)
+        fin = np.isfinite(ref[k])
+        np.testing.assert_allclose(got[k][fin], ref[k][fin], rtol=1e-9, atol=1e-9, err_msg=k)
+
+
+def test_relu_inf_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    d = make_params("rnn_relu", 1, 2, 3, 4, seed=2)
+    d["dh_n"][:] = 1.0
+    d["dy"][:] = np.inf
+    out = run_recurrent(kernels("numpy"), d, cell=False)
+    x = torch.tensor(d["x"], requires_grad=True)
+    pre = x[0] @ torch.tensor(d["w_ih"]).T + torch.tensor(d["b_ih"] + d["b_hh"]) + torch.tensor(d["h0"]) @ torch.tensor(
+        d["w_hh"]).T
+    h = torch.relu(pre)
+    (h * torch.tensor(d["dy"][0] + d["dh_n"])).sum().backward()
+    for backend in BACKENDS:
+        got = run_recurrent(kernels(backend), d, cell=False)["dx"]
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(x.grad.numpy()), err_msg=backend)
+    np.testing.assert_array_equal(np.isnan(out["dx"]), np.isnan(x.grad.numpy()))
+
+
+@pytest.mark.parametrize("force_log_space", [False, True], ids=["scaled", "log_space"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctc_neg_inf_log_probs_finite_gradient(backend, force_log_space):
+    """log_probs = -inf (probability 0): gradient 0 there and finite everywhere, in every backend and
+    on both passes of the compiled kernels (csrc/ctc.h); torch gives NaN at those entries."""
+    from rnnfast import ctc
+    rng = np.random.default_rng(0)
+    T, C = 12, 5
+    lp = rng.standard_normal((T, 2, C))
+    lp -= np.log(np.exp(lp).sum(2, keepdims=True))
+    lp[3, 0, 2] = lp[4, 1, 0] = -np.inf
+    if force_log_space:
+        lp[6] = -800.0  # every class below 1e-300: the scaled pass gives up
+    tg = np.array([[1, 2, 3], [2, 2, 1]])
+    with rnnfast.use_backend("numpy"):
+        ref_l, ref_g = ctc.ctc_loss(lp, tg, [T, T], [3, 3], reduction="none", return_grad=True)
+    with rnnfast.use_backend(backend):
+        loss, grad = ctc.ctc_loss(lp, tg, [T, T], [3, 3], reduction="none", return_grad=True)
+    assert np.isfinite(grad).all() and np.isfinite(loss).all()
+    assert grad[3, 0, 2] == 0 and grad[4, 1, 0] == 0
+    np.testing.assert_allclose(loss, ref_l, rtol=1e-10)
+    np.testing.assert_allclose(grad, ref_g, rtol=1e-8, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ beam search
+def _beam_case(T=6, B=3, C=4, seed=0):
+    rng = np.random.default_rng(seed)
+    lp = rng.standard_normal((T, B, C)) * 2
+    return lp - np.log(np.exp(lp).sum(2, keepdims=True))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_beam_width_is_not_truncated(backend):
+    """beam_width beyond 2**31 is a width, not a C int: 2**31 used to segfault and 2**32 + 1 searched
+    with width 1. Widths above the number of distinct prefixes give the exhaustive search's result."""
+    from rnnfast import ctc
+    lp = _beam_case()
+    with rnnfast.use_backend("numpy"):
+        ref = ctc.beam_search(lp, beam_width=10**6, top_k=5)
+    with rnnfast.use_backend(backend):
+        for w in (2**31, 2**32 + 1, 2**62):
+            got = ctc.beam_search(lp, beam_width=w, top_k=5)
+            assert [[h[0] for h in item] for item in got] == [[h[0] for h in item] for item in ref], w
+            np.testing.assert_allclose([[h[1] for h in item] for item in got],
+                                       [[h[1] for h in item] for item in ref], rtol=1e-10)
+        narrow = ctc.beam_search(lp, beam_width=1, top_k=5)
+    assert all(len(item) == 1 for item in narrow)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_beam_memory_bound_raises_memory_error(backend):
+    """Above the documented scratch bound (csrc/ctc_decode.h) every backend raises the same MemoryError."""
+    from rnnfast import ctc
+    from rnnfast._numpy.ctc import BEAM_MAX_SCRATCH, beam_effective_width, beam_scratch_bytes
+    lp = _beam_case(T=2000, B=1, C=100)
+    W = beam_effective_width(2000, 10**6, 100)
+    assert beam_scratch_bytes(2000, W, 100) > BEAM_MAX_SCRATCH
+    with rnnfast.use_backend(backend), pytest.raises(MemoryError, match=r"beam_width=1000000 .*limit of 1024 MiB"):
+        ctc.beam_search(lp, beam_width=10**6)
+
+
+def test_beam_scratch_formula_matches_cpp_and_is_small():
+    pytest.importorskip("rnnfast._core")
+    from rnnfast import _core
+    from rnnfast._numpy.ctc import beam_effective_width, beam_scratch_bytes
+    for T, W, C in [(2000, 100, 100), (1, 10**9, 3), (50, 7, 29), (0, 5, 5), (3, 2**40, 1)]:
+        We = beam_effective_width(T, W, C)
+        assert _core.ctc_beam_scratch_bytes(T, W, C) == beam_scratch_bytes(T, We, C)
+    assert beam_effective_width(3, 10**9, 3) == 1 + 2 + 4 + 8
+    assert _core.ctc_beam_scratch_bytes(2000, 100, 100) < 16 << 20  # was ~1.1 GB per thread
+    assert _core.beam_scratch_limit == 1 << 30
+
+
+def test_beam_search_peak_memory_is_bounded():
+    """T=2000, W=100, C=100 (2.2 GB peak before): the whole process stays within 200 MB of its size
+    before the call (subprocess: ru_maxrss is a high-water mark)."""
+    import subprocess
+    import sys
+    code = """if True:
+        import resource, numpy as np, rnnfast
+        from rnnfast import ctc
+        rnnfast.set_num_threads(2)
+        rng = np.random.default_rng(0)
+        lp = rng.standard_normal((2000, 2, 100)); lp -= np.log(np.exp(lp).sum(2, keepdims=True))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with rnnfast.use_backend("cpp"):
+            ctc.beam_search(lp, beam_width=100)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    """
+    if "cpp" not in BACKENDS:
+        pytest.skip("cpp backend missing")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) < 200 * 1024, f"peak grew by {out.stdout.strip()} kB"
+
+
+def test_bad_alloc_in_worker_thread_is_memory_error():
+    """An allocation failure on a kernel thread becomes MemoryError in Python (no exception may escape a
+    thread: that is std::terminate). The address space is limited in a subprocess so that two threads'
+    beam scratch (each under the per-thread bound) cannot both be allocated."""
+    import subprocess
+    import sys
+    if "cpp" not in BACKENDS:
+        pytest.skip("cpp backend missing")
+    code = """if True:
+        import resource, numpy as np, rnnfast
+        from rnnfast import _core
+        rnnfast.set_num_threads(2)
+        T, B, C, W = 1000, 2, 1000, 16
+        lp = np.full((T, B, C), -np.log(C))
+        il = np.full(B, T, np.int64)
+        need = _core.ctc_beam_scratch_bytes(T, W, C)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (used + need // 2, hard))
+        try:
+            _core.ctc_beam_search(np.empty((B, 1, T), np.int64), np.empty((B, 1), np.int64), np.empty((B, 1)), lp, il,
+                                  0, W, 1)
+            print("no error")
+        except MemoryError:
+            print("MemoryError")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "MemoryError"
+
+
+# ----------------------------------------------------------------------- misaligned arrays
+def _misaligned(a):
+    buf = np.empty(a.nbytes + 1, np.uint8)
+    v = buf[1:].view(a.dtype).reshape(a.shape)
+    v[...] = a
+    assert v.flags.c_contiguous and not v.flags.aligned
+    return v
+
+
+def test_cpp_rejects_misaligned_arrays():
+    """A C-contiguous float view at byte offset 1 must not reach the kernels (misaligned loads are
+    undefined behaviour): the bindings name the argument."""
+    if "cpp" not in BACKENDS:
+        pytest.skip("cpp backend missing")
+    d = make_params("rnn_tanh", 3, 2, 3, 4)
+    d["x"] = _misaligned(d["x"])
+    with pytest.raises(ValueError, match=r"^x: array data is not aligned to 8 bytes"):
+        run_recurrent(kernels("cpp"), d, cell=False)
+    d = make_params("gru", 3, 2, 3, 4, dtype=np.float32)
+    d["w_hh"] = _misaligned(d["w_hh"])
+    with pytest.raises(ValueError, match=r"w_hh: array data is not aligned to 4 bytes"):
+        run_recurrent(kernels("cpp"), d, seq=False)

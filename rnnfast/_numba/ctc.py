@@ -183,7 +183,9 @@ def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, 
             pc[k] = 0.0
         for s in range(S):
             k = _ext(tgt, s, blank)
-            pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - np.float64(lp[t, k]))
+            les = np.float64(lp[t, k])
+            if les != -np.inf:  # an emission of probability 0 carries no path: 0, not NaN
+                pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - les)
         g = grad_b[t]
         for k in range(C):
             g[k] = (_vexp(np.float64(lp[t, k])) - pc[k]) * scale
@@ -241,8 +243,17 @@ def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target
               zero_infinity, grad_scale[b] if has_scale else 1.0, ext, m2, n2, even, ex, wd, we, bv, ne, gam, pc)
 
 
-_pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: thread_local ItemScratch)
+_pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: its ScratchPool)
 _pool_lock = threading.Lock()
+
+
+def release_scratch():
+    """Free the CTC scratch buffers kept between calls (those no call is using); returns how many were
+    freed. The numba counterpart of rnnfast._core.release_scratch()."""
+    with _pool_lock:
+        n = len(_pool)
+        _pool.clear()
+    return n
 
 
 def _with_scratch(fn, n):

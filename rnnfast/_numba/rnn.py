@@ -71,7 +71,7 @@ def _step_forward(a, y, has_y, sT, h, w_hh, whT, lengths, has_len, t, relu):
         ab = a[b]
         if relu:
             for j in range(H):
-                ab[j] = ab[j] if ab[j] > 0 else z0
+                ab[j] = z0 if ab[j] < 0 else ab[j]  # NaN propagates (as torch)
         else:
             for j in range(H):
                 ab[j] = vtanh(ab[j])

@@ -69,8 +69,11 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
         n1 = _shift(n, -1, ninf)
         n2 = np.where(skip_next, _shift(n, -2, ninf), ninf)
         be[t] = _lse(n, n1, n2) + lp[t, ext]
+    lpe = lp[:Tb, ext]
     with np.errstate(invalid="ignore", over="ignore"):
-        post = np.exp(al + be + nll - lp[:Tb, ext])          # (Tb, S) posterior of each state
+        # (Tb, S) posterior of each state; an emission of probability 0 (log_probs -inf) carries no
+        # path: posterior 0, not -inf - (-inf) = NaN (csrc/ctc.h: finite gradients, unlike torch)
+        post = np.where(lpe == -np.inf, 0.0, np.exp(al + be + nll - lpe))
     g = np.zeros((Tb, lp.shape[1]), dt)
     for s in range(S):                                       # sum the states of each class
         g[:, ext[s]] += post[:, s]
