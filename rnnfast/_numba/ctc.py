@@ -8,8 +8,11 @@ import threading
 import numpy as np
 from numba import njit
 
+from .._numpy import _check
 from .._numpy.ctc import check_beam_memory
-from ._vmath import vexp as _vexp  # exp from arithmetic and bit casts: vectorises (no SVML here)
+from ._vmath import (
+    vexp as _vexp,  # exp from arithmetic and bit casts: vectorises (no SVML here)
+)
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 # reassociation lets LLVM vectorise the row sums of the scaled pass (no nnan/ninf: its NaN checks stay)
@@ -295,6 +298,7 @@ def _over_batch(fn, B, *args, work=None):
 
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
+    _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     dt = log_probs.dtype
     work = int(np.dot(input_lengths, 2 * target_lengths + 1))
     T = log_probs.shape[0]
@@ -453,6 +457,7 @@ def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K,
 
 
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    _check.check_ctc_beam_search(**locals())  # as the bindings check: never out of bounds
     beam_width = check_beam_memory(log_probs.shape[0], beam_width, log_probs.shape[2])
     _over_batch(_beam_search, log_probs.shape[1], labels, lengths, scores, log_probs, input_lengths, int(blank),
                 int(beam_width), int(top_k))

@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import _check
+
 
 def _ext(tgt, L, blank):
     """Extended labels (S,) and the mask of states that may be entered from s-2."""
@@ -83,6 +85,7 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
 
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
+    _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     T, B, C = log_probs.shape
     if grad is not None:
         grad[...] = 0
@@ -168,6 +171,7 @@ def check_beam_memory(T, beam_width, C):
 
 
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    _check.check_ctc_beam_search(**locals())  # as the bindings check: never out of bounds
     T, B, C = log_probs.shape
     beam_width = check_beam_memory(T, beam_width, C)
     labels[...] = -1

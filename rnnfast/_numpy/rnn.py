@@ -2,6 +2,8 @@
 layout, the cache and what is overwritten versus accumulated); written for clarity, not speed."""
 import numpy as np
 
+from . import _check
+
 
 def _valid(lengths, t, B):
     """(B, 1) boolean: rows still inside their sequence at step t."""
@@ -31,6 +33,7 @@ def _dact_mul(up, h_new, relu):
 
 
 def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+    _check.check_rnn_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
     H = w_hh.shape[0]
     hs[0] = 0 if h0 is None else h0
@@ -44,6 +47,7 @@ def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
 
 
 def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+    _check.check_rnn_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     H = w_hh.shape[0]
     dh = np.zeros((B, H), x.dtype) if dh_n is None else dh_n.copy()
@@ -64,12 +68,14 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_h
 
 
 def rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu):
+    _check.check_rnn_cell_forward(**locals())  # as the bindings check: never out of bounds
     H = w_hh.shape[0]
     h_new[...] = _act(x @ w_ih.T + _bias(b_ih, b_hh, H, x.dtype) + h @ w_hh.T, relu)
 
 
 def rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h, h_new, w_ih, w_hh, relu):
     """dx, dh overwritten; dw_ih, dw_hh, db_ih, db_hh accumulated."""
+    _check.check_rnn_cell_backward(**locals())  # as the bindings check: never out of bounds
     dg[...] = _dact_mul(dh_new, h_new, relu)
     dh[...] = dg @ w_hh
     if dx is not None:
