@@ -103,6 +103,27 @@ inline Range split(int n, int tid, int nth, int align = 1) {
   return {lo, hi};
 }
 
+// Deterministic splits. A call runs as a team or, when another team is running, on its caller alone;
+// a BLAS product split into row slices is not bitwise equal to the whole product (float32 gradients
+// differed by a few ulp between the two). So every product is split into the same `virtual parts`
+// however many threads run it: run_team sets the part count of the call (its wanted team size) on
+// each of its threads, and thread tid of nth computes parts tid, tid + nth, ... (all of them alone).
+// Element-wise work (each row computed the same way by any thread) needs no such care.
+inline int& virtual_parts() {
+  static thread_local int n = 1;
+  return n;
+}
+// fn(Range) for this thread's parts of n items split into virtual_parts() chunks aligned to align
+// (empty chunks skipped). Cell kernels outside run_team: one part, the whole range.
+template <class F>
+void for_parts(int n, int tid, int nth, int align, F&& fn) {
+  const int nv = std::max(virtual_parts(), nth);
+  for (int v = tid; v < nv; v += nth) {
+    const Range r = split(n, v, nv, align);
+    if (r.hi > r.lo) fn(r);
+  }
+}
+
 // CPUs for a team of up to n threads: the caller's current CPU first, then other CPUs the process
 // may run on (fewer than n when fewer are allowed; {caller's} only where this cannot be known).
 inline std::vector<int> team_cpus(int n) {
@@ -136,7 +157,15 @@ inline void pin_to_cpu(int cpu) {
 template <class F>
 void run_team(int nth_wanted, F&& body) {
   static std::atomic<bool> busy{false};
-  const auto solo = [&body] {
+  // the products' split (for_parts) depends on the wanted size only, not on who runs them
+  const int parts = std::max(1, nth_wanted);
+  struct PartsScope {  // sets this thread's virtual_parts() for the call, restores it after
+    int saved;
+    explicit PartsScope(int n) : saved(virtual_parts()) { virtual_parts() = n; }
+    ~PartsScope() { virtual_parts() = saved; }
+  };
+  const auto solo = [&body, parts] {
+    PartsScope scope(parts);
     Barrier one(1);
     body(0, 1, one);
   };
@@ -162,8 +191,9 @@ void run_team(int nth_wanted, F&& body) {
   helpers.reserve(nth - 1);
   try {
     for (int i = 1; i < nth; ++i)
-      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth] {
+      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth, parts] {
         pin_to_cpu(cpus[i]);
+        virtual_parts() = parts;
         int g;
         while ((g = gate.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
         if (g > 0) body(i, nth, bar);
@@ -177,7 +207,10 @@ void run_team(int nth_wanted, F&& body) {
   bt.set(1);
   team_runs().fetch_add(1, std::memory_order_relaxed);
   gate.store(1, std::memory_order_release);
-  body(0, nth, bar);
+  {
+    PartsScope scope(parts);
+    body(0, nth, bar);
+  }
   for (auto& h : helpers) h.join();
   bt.set(saved);
   busy.store(false);

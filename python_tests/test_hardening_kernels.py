@@ -7,7 +7,6 @@ and runs the sequence and cell kernels forward and backward; other test files im
 """
 import numpy as np
 import pytest
-
 import rnnfast
 from rnnfast import _backend
 
@@ -399,8 +398,8 @@ def test_kernels_recheck_arguments(backend):
     k = kernels(backend)
     d = make_params("rnn_tanh", 3, 2, 3, 4)
     T, B, H = 3, 2, 4
-    ok = lambda: [np.empty((T, B, H)), np.empty((B, H)), np.empty((T + 1, B, H))]  # noqa: E731
-    args = lambda y, h_n, hs: (y, h_n, hs, d["x"], None, d["w_ih"], d["w_hh"], None, None, None, False)  # noqa: E731
+    ok = lambda: [np.empty((T, B, H)), np.empty((B, H)), np.empty((T + 1, B, H))]
+    args = lambda y, h_n, hs: (y, h_n, hs, d["x"], None, d["w_ih"], d["w_hh"], None, None, None, False)
     k.rnn_forward(*args(*ok()))
     y, h_n, hs = ok()
     with pytest.raises(ValueError, match=r"hs: expected shape \(4, 2, 4\)"):
@@ -416,3 +415,61 @@ def test_kernels_recheck_arguments(backend):
         k.rnn_forward(*args(_misaligned(np.empty((T, B, H))), np.empty((B, H)), hs))
     with pytest.raises(ValueError, match=r"lengths\[1\] = 7 is outside \[0, T=3\]"):
         k.rnn_forward(*args(*ok())[:9], np.array([1, 7]), False)
+
+
+# ------------------------------------------------------------------------------ determinism
+def _bitwise_equal(a, b):
+    return all((a[k] is None and b[k] is None) or np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+
+
+@pytest.fixture
+def cpp_team2():
+    if "cpp" not in BACKENDS:
+        pytest.skip("cpp backend missing")
+    from rnnfast import _core
+    before = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(2)
+    yield _core
+    rnnfast.set_num_threads(before)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_team_and_solo_results_are_bitwise_equal(cpp_team2, family):
+    """A call that finds a team busy runs on its caller alone: its products are split into the same
+    parts as the team's (csrc/team.h for_parts), so results are bitwise equal, float32 included.
+    Solo is forced by removing the BLAS thread control (the path a busy team takes)."""
+    from rnnfast._blas import thread_control_addresses
+    _core = cpp_team2
+    d = make_params(family, 5, 16, 20, 136, dtype=np.float32, seed=3)
+    runs = _core.team_runs()
+    team = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8)
+    assert _core.team_runs() > runs, "the shape should run a team"
+    _core.set_blas_threads(0, 0)
+    try:
+        runs = _core.team_runs()
+        solo = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8)
+        assert _core.team_runs() == runs
+    finally:
+        _core.set_blas_threads(*thread_control_addresses())
+    assert _bitwise_equal(team, solo)
+
+
+def test_concurrent_callers_get_identical_results(cpp_team2):
+    """Several threads calling at once (one team at a time, the others solo) get bitwise the results of
+    a call made alone."""
+    import threading
+    d = make_params("gru", 4, 16, 20, 136, dtype=np.float32, seed=5)
+    ref = run_recurrent(kernels("cpp"), d, cell=False)
+    bad = []
+
+    def work():
+        for _ in range(4):
+            if not _bitwise_equal(run_recurrent(kernels("cpp"), d, cell=False), ref):
+                bad.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
