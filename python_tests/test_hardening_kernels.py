@@ -7,6 +7,7 @@ and runs the sequence and cell kernels forward and backward; other test files im
 """
 import numpy as np
 import pytest
+
 import rnnfast
 from rnnfast import _backend
 
