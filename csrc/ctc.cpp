@@ -36,7 +36,7 @@ constexpr double kDenorm = 2.3e-308;
 constexpr double kOverlap = 1e-290;
 constexpr double kRowTiny = 1e-300;
 
-// Per-thread scratch of one item, grown once and reused (no allocation once warm).
+// Scratch of one item from the pool (item()), grown once and reused (no allocation once warm).
 // Everything in double. ext (S) extended labels; wd, we (Tb, ldw) the item's alpha rows and
 // emissions (scaled pass) or log-alpha and log-beta rows (log-space pass); pc (C+8) the per-class
 // posterior of one frame. Log-space pass: sk2 (S) 0 where state s may be entered from s-2, else
@@ -319,7 +319,7 @@ template <class T>
 void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int64_t* targets,
               const int64_t* input_lengths, const int64_t* target_lengths, const T* grad_scale, int Tn, int B,
               int C, int Smax, int Smax2, int blank, bool zero_infinity) {
-  // alpha, beta, Smax2: not used (ctc.h); the rows live in per-thread scratch
+  // alpha, beta, Smax2: not used (ctc.h); the rows live in pooled scratch
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in log_probs and grad
   int64_t work = 0;
   for (int b = 0; b < B; ++b) work += input_lengths[b] * (2 * target_lengths[b] + 1);

@@ -223,7 +223,7 @@ def _item(loss, grad, b, has_grad, log_probs, tgt, L, Tb, C, blank, zero_infinit
 @_jit
 def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
               zero_infinity, has_grad, has_scale, scratch, b0, b1):
-    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's OpenMP loop).
+    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's parallel_items).
     scratch (2, >= T * ldw) float64 holds the scaled pass's alpha and emission rows (ctc.cpp
     ItemScratch::wd, we); its small vectors are allocated here."""
     T, B, C = log_probs.shape
@@ -279,7 +279,7 @@ def _over_batch(fn, B, *args, work=None):
     """fn(*args, b0, b1) on contiguous blocks of the batch, one per kernel thread: the jitted
     functions release the GIL (nogil), so Python threads run them in parallel (no numba threading
     layer is started; see rnnfast/_threads.py). With ``work`` (state-frames) below _PARALLEL_WORK
-    everything runs on the calling thread, as ctc.cpp's OpenMP loop."""
+    everything runs on the calling thread, as ctc.cpp's parallel_items."""
     from .._threads import get_num_threads
 
     nt = max(1, min(get_num_threads(), B))
