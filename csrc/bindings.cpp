@@ -67,6 +67,12 @@ struct Arg {
       throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(a));
     if (!(a.flags() & py::array::c_style))
       throw py::value_error(std::string(name) + " must be C-contiguous");
+    // a C-contiguous view at an odd byte offset of a buffer: loads through T* would be misaligned
+    // (undefined behaviour); the functional layer copies such inputs, this is the last line of defence
+    if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
+      throw py::value_error(std::string(name) + ": array data is not aligned to " + std::to_string(alignof(T)) +
+                            " bytes (a view at an odd byte offset of a buffer); pass an aligned copy, "
+                            "e.g. np.array(" + name + ", copy=True)");
     if (out) {
       if (!a.writeable()) throw py::value_error(std::string(name) + " is read-only");
       return static_cast<T*>(a.mutable_data());
@@ -491,6 +497,9 @@ void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores,
   if (beam_width < 1 || top_k < 1)
     throw py::value_error("beam_width and top_k must be >= 1, got " + std::to_string(beam_width) + ", " +
                           std::to_string(top_k));
+  if (top_k > INT32_MAX || Tn > INT32_MAX || C > INT32_MAX)
+    throw py::value_error("top_k, T and C must be below 2**31, got " + std::to_string(top_k) + ", " +
+                          std::to_string(Tn) + ", " + std::to_string(C));
   int64_t* pl = Arg<int64_t>::get(labels, "labels", {B, top_k, Tn}, true);
   int64_t* pn = Arg<int64_t>::get(lengths, "lengths", {B, top_k}, true);
   T* ps = Arg<T>::get(scores, "scores", {B, top_k}, true);
@@ -500,8 +509,20 @@ void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores,
     if (pil[b] < 0 || pil[b] > Tn)
       throw py::value_error("input_lengths[" + std::to_string(b) + "] = " + std::to_string(pil[b]) +
                             " is outside [0, T=" + std::to_string(Tn) + "]");
+  // beam_width is a Python int (int64 here, never truncated); its scratch is bounded (ctc_decode.h)
+  const int64_t W = rnnfast::ctc_beam_effective_width(Tn, beam_width, C);
+  const int64_t need = rnnfast::ctc_beam_scratch_bytes(Tn, W, C);
+  if (need > rnnfast::kBeamMaxScratch) {
+    const std::string msg = "beam_search: beam_width=" + std::to_string(beam_width) + " over T=" + std::to_string(Tn) +
+                            " frames and C=" + std::to_string(C) + " classes needs " +
+                            std::to_string(need >> 20) + " MiB of scratch per thread (about 64*T*W + 32*W*C bytes, "
+                            "W = min(beam_width, distinct prefixes)), above the limit of " +
+                            std::to_string(rnnfast::kBeamMaxScratch >> 20) + " MiB: use a smaller beam_width";
+    PyErr_SetString(PyExc_MemoryError, msg.c_str());
+    throw py::error_already_set();
+  }
   py::gil_scoped_release nogil;
-  rnnfast::ctc_beam_search<T>(pl, pn, ps, plp, pil, (int)Tn, (int)B, (int)C, (int)blank, (int)beam_width, (int)top_k);
+  rnnfast::ctc_beam_search<T>(pl, pn, ps, plp, pil, (int)Tn, (int)B, (int)C, (int)blank, beam_width, (int)top_k);
 }
 
 #define RNNFAST_DISPATCH(fn, key, ...)                                                  \
@@ -530,6 +551,15 @@ PYBIND11_MODULE(_core, m) {
         rnnfast::blas_threads().get = reinterpret_cast<int (*)()>(get);
       }, py::arg("set"), py::arg("get"),
       "Install the BLAS's set/get_num_threads (0, 0: none), which kernel teams use (csrc/team.h).");
+  m.def("release_scratch", []() { return (int64_t)rnnfast::release_all_scratch(); },
+        "Free the scratch the CTC kernels keep between calls (loss rows, beam-search tries) that no call is\n"
+        "using; returns how many scratch objects were freed. Thread-safe; calls in flight keep theirs.");
+  m.def("ctc_beam_scratch_bytes", [](int64_t T, int64_t beam_width, int64_t C) {
+        return rnnfast::ctc_beam_scratch_bytes(T, rnnfast::ctc_beam_effective_width(T, beam_width, C), C);
+      }, py::arg("T"), py::arg("beam_width"), py::arg("C"),
+      "Scratch bytes per thread of ctc_beam_search for T frames (csrc/ctc_decode.h); above\n"
+      "beam_scratch_limit (bytes) the kernel raises MemoryError.");
+  m.attr("beam_scratch_limit") = rnnfast::kBeamMaxScratch;
   m.def("blas_ready", []() { return blas().sgemm != nullptr && blas().dgemm != nullptr; });
   m.def("set_num_threads", [](int n) {
 #ifdef _OPENMP

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "team.h"
 #include "vmath.h"
 
 namespace rnnfast {
@@ -35,7 +36,7 @@ constexpr double kDenorm = 2.3e-308;
 constexpr double kOverlap = 1e-290;
 constexpr double kRowTiny = 1e-300;
 
-// Per-thread scratch of one item, grown once and reused (no allocation once warm).
+// Scratch of one item from the pool (item()), grown once and reused (no allocation once warm).
 // Everything in double. ext (S) extended labels; wd, we (Tb, ldw) the item's alpha rows and
 // emissions (scaled pass) or log-alpha and log-beta rows (log-space pass); pc (C+8) the per-class
 // posterior of one frame. Log-space pass: sk2 (S) 0 where state s may be entered from s-2, else
@@ -264,7 +265,10 @@ T log_item(T* grad_b, double* a, double* bt, int64_t ldw, const T* lp, int64_t l
     const double* ar = a + t * ldw + 2;
     const double* br = bt + t * ldw;
 #pragma omp simd
-    for (int s = 0; s < S; ++s) post[s] = vexp(ar[s] + br[s] + nll - (double)e[ext[s]]);
+    for (int s = 0; s < S; ++s) {  // an emission of probability 0 carries no path: 0, not NaN
+      const double les = (double)e[ext[s]];
+      post[s] = les == kNegInf<double> ? 0.0 : vexp(ar[s] + br[s] + nll - les);
+    }
     for (int k = 0; k < C; ++k) pc[k] = 0.0;
     for (int s = 0; s < S; ++s) pc[ext[s]] += post[s];
 #pragma omp simd
@@ -283,7 +287,10 @@ T item(T* grad_b, const T* lp, int64_t ldt, const int64_t* tgt, int L, int Tb, i
   if (Tb == 0) return L == 0 ? T(0) : (zero_infinity ? T(0) : std::numeric_limits<T>::infinity());
   const int S = 2 * L + 1;
   const int64_t ldw = (S + 9) & ~7;  // >= S + 2, rows 64-byte aligned in the scratch
-  static thread_local ItemScratch<T> w;
+  // scratch from a pool shared by the threads, kept between calls (release_all_scratch frees it)
+  static ScratchPool<ItemScratch<T>>* pool = new ScratchPool<ItemScratch<T>>;  // never destroyed (atfork)
+  PooledScratch<ItemScratch<T>> scratch(*pool);
+  ItemScratch<T>& w = *scratch;
   w.resize(S, C, Tb, ldw);
   for (int s = 0; s < S; ++s) {
     const bool skip = (s & 1) && s >= 2 && tgt[s >> 1] != tgt[(s >> 1) - 1];
@@ -312,16 +319,16 @@ template <class T>
 void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int64_t* targets,
               const int64_t* input_lengths, const int64_t* target_lengths, const T* grad_scale, int Tn, int B,
               int C, int Smax, int Smax2, int blank, bool zero_infinity) {
-  // alpha, beta, Smax2: not used (ctc.h); the rows live in per-thread scratch
+  // alpha, beta, Smax2: not used (ctc.h); the rows live in pooled scratch
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in log_probs and grad
   int64_t work = 0;
   for (int b = 0; b < B; ++b) work += input_lengths[b] * (2 * target_lengths[b] + 1);
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && work >= kParallelWork)
-  for (int b = 0; b < B; ++b) {
+  // items on std::threads started for the call (csrc/team.h parallel_items: fork-safe, exceptions rethrown)
+  parallel_items(B > 1 && work >= kParallelWork ? team_threads() : 1, B, [&](int64_t b) {
     loss[b] = item<T>(grad ? grad + (int64_t)b * C : nullptr, log_probs + (int64_t)b * C, ldt, targets + (int64_t)b * Smax,
                       (int)target_lengths[b], (int)input_lengths[b], Tn, C, blank, zero_infinity,
                       grad_scale ? grad_scale[b] : T(1), ldt);
-  }
+  });
 }
 
 template void ctc_loss<float>(float*, float*, float*, float*, const float*, const int64_t*, const int64_t*,

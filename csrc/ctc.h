@@ -13,6 +13,8 @@
 // Gradient (what PyTorch's backward returns for log_probs, times grad_scale[b]):
 //   grad[t, b, c] = (exp(log_probs[t,b,c]) - sum_{s: l'_s = c} gamma[t, s]) * grad_scale[b]  for t < T_b,
 //   0 for t >= T_b; gamma[t, s] = posterior of state s at frame t (alpha * beta / P).
+//   log_probs = -inf (an emission of probability 0): its gradient is exp(-inf) - 0 = 0, finite in every
+//   backend (torch's kernel computes -inf - (-inf) = NaN there; its limit as log_probs -> -inf is 0).
 //   With zero_infinity an infeasible item (nll = inf) gets loss 0 and a zero gradient; without it,
 //   loss inf and, as PyTorch, a NaN gradient.
 //
@@ -28,11 +30,15 @@
 //
 // Who allocates: the caller (outputs). alpha, beta: (B, T, Smax2) workspace of the former log-space
 // layout, Smax2 >= 2*Smax + 3; NOT USED (kept for the bindings' signature; pass np.empty, whose
-// pages are never touched). The kernel keeps its rows in per-thread scratch, grown to the largest
-// item seen (16 * T_b * (S_b + 9) bytes) and kept between calls, so warm calls allocate nothing.
+// pages are never touched). The kernel keeps its rows in scratch objects from a pool shared by the
+// threads (team.h ScratchPool), each grown to the largest item it served (16 * T_b * ldw bytes,
+// ldw = (S_b + 9) & ~7) and kept between calls, so warm calls allocate nothing;
+// rnnfast._core.release_scratch() frees the pool (rnnfast.functional.clear_workspace).
 // Outputs OVERWRITTEN: loss (B,), grad (T, B, C) (grad may be nullptr: loss only).
-// Items run on the kernel's OpenMP threads when the batch has at least 2^22 state-frames
-// (sum of T_b * S_b), else on the calling thread (see docs/design.md, CTC).
+// Items run on up to rnnfast.set_num_threads threads (std::threads started for the call, team.h
+// parallel_items: fork-safe) when the batch has at least 2^22 state-frames (sum of T_b * S_b), else on
+// the calling thread (see docs/design.md, CTC). Each item is computed by one thread: results do not
+// depend on the thread count.
 #pragma once
 #include <cstdint>
 

@@ -13,15 +13,30 @@
 // label, which collapses) or is extended by a label c (from pb only when c repeats the last label).
 // Prefixes are nodes of a trie (parent, label), so equal prefixes reached by different beams are
 // the same node and merge. After each frame the W best prefixes are kept.
-// Who allocates: the kernel allocates per-thread scratch (trie, hash table, candidates) once per
-// call, sized from T, W and C, before the loops. Items run on OpenMP threads.
+// Who allocates: the kernel, per thread: a trie of the kept prefixes (a candidate becomes a node only
+// when it is kept, so at most T*W + 1 nodes), its hash table, one frame's W*C candidates; taken from
+// a pool kept between calls (release_all_scratch in team.h frees it).
+// Memory: W is first reduced to the number of distinct prefixes of at most T labels,
+// W' = min(W, 1 + (C-1) + ... + (C-1)^T) (the beam can never hold more; results are unchanged), then
+// each thread needs ctc_beam_scratch_bytes(T, W', C) = 16 N + 12 P + 32 W' C + 20 W' bytes, N = T W' + 1
+// nodes, P = the power of two >= 2N (so at most 64 N + 32 W' C + 20 W'): T=2000, W=100, C=100 takes
+// 13.1 MB per thread. The bindings raise MemoryError when it exceeds kBeamMaxScratch (1 GiB), which also
+// keeps every index within int. Items run on up to rnnfast.set_num_threads threads (std::threads
+// started for the call; no thread outlives it).
 #pragma once
 #include <cstdint>
 
 namespace rnnfast {
 
+constexpr int64_t kBeamMaxScratch = int64_t(1) << 30;  // bytes per thread
+
+// min(beam_width, distinct prefixes of at most Tn labels over C - 1 labels): the beam's real bound.
+int64_t ctc_beam_effective_width(int64_t Tn, int64_t beam_width, int64_t C);
+// Scratch bytes of one thread for an item of Tn frames (W: the effective width); saturates at 2^62.
+int64_t ctc_beam_scratch_bytes(int64_t Tn, int64_t W, int64_t C);
+
 template <class T>
 void ctc_beam_search(int64_t* labels, int64_t* lengths, T* scores, const T* log_probs, const int64_t* input_lengths,
-                     int Tn, int B, int C, int blank, int beam_width, int top_k);
+                     int Tn, int B, int C, int blank, int64_t beam_width, int top_k);
 
 }  // namespace rnnfast

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "team.h"
+
 namespace rnnfast {
 namespace {
 
@@ -260,12 +262,12 @@ void ctc_prob_loss(T* loss, T* grad, T* gamma, T* work, const T* y, const int64_
   std::memset(gamma, 0, sizeof(T) * (size_t)B * Tn * Smax);
   int64_t frames = 0;  // state-frames of the whole batch
   for (int b = 0; b < B; ++b) frames += input_lengths[b] * (2 * target_lengths[b] + 1);
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1 && frames >= kParallelWork)
-  for (int b = 0; b < B; ++b) {
+  // items on std::threads started for the call (csrc/team.h parallel_items: fork-safe)
+  parallel_items(B > 1 && frames >= kParallelWork ? team_threads() : 1, B, [&](int64_t b) {
     loss[b] = loss_item<T>(grad ? grad + (int64_t)b * C : nullptr, gamma + (int64_t)b * Tn * Smax,
                            work + (int64_t)b * 2 * Smax, y + (int64_t)b * C, ldt, targets + (int64_t)b * Lpad,
                            (int)target_lengths[b], (int)input_lengths[b], C, Smax, blank);
-  }
+  });
 }
 
 template void ctc_prob_alpha_beta<float>(float*, float*, float*, const float*, const int64_t*, const int64_t*, int,

@@ -38,7 +38,8 @@
 //   and tiny probabilities therefore never underflow.
 //   Infeasible item (no alignment of its target fits in T_b frames, or all paths have probability 0):
 //   loss = +inf, gamma rows t < T_b NaN, grad rows t < T_b NaN. T_b = 0: loss 0 if L_b = 0, else +inf.
-//   Items run in parallel on the kernel's OpenMP threads when the batch has at least 2^20 state-frames
+//   Items run in parallel on std::threads started for the call (team.h parallel_items; fork-safe) when
+//   the batch has at least 2^20 state-frames
 //   (sum of T_b * S_b), else on the calling thread; nothing is allocated.
 #pragma once
 #include <cstdint>

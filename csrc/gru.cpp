@@ -26,8 +26,8 @@ struct Scratch {
   std::unique_ptr<T[]> buf;
   size_t size = 0;
   T* get(size_t n) {
-    if (size < n) {
-      buf.reset(new T[n]);
+    if (size < n || !buf) {  // at least one element: a zero-size request still gets a valid pointer
+      buf.reset(new T[n ? n : 1]);
       size = n;
     }
     return buf.get();
@@ -72,12 +72,14 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
   const T* bhz = b_hh ? b_hh + H : nullptr;
   const T* bhn = b_hh ? b_hh + 2 * H : nullptr;
   const int Gh = reset_after ? G : 2 * H;  // reset_after=false: r, z blocks now, n block after r
-  const Range f = split(Gh, tid, nth, 16), rb = split(B, tid, nth);
+  const Range rb = split(B, tid, nth);
   if (pk) {
     rec::mul_packed(gh, G, h, H, pk->a, 0, H, B, false, tid, nth, bar);  // gh[:, :Gh] = h W_hh[:Gh]^T
   } else {
-    gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
-         B);  // ghT = W_hh h^T
+    for_parts(Gh, tid, nth, 16, [&](Range f) {  // the same slices solo or in a team (team.h)
+      gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
+           B);  // ghT = W_hh h^T
+    });
     bar.wait();
     transpose(gh + (int64_t)rb.lo * G, G, ghT + rb.lo, B, rb.hi - rb.lo, Gh, false);  // gh = h W_hh^T
   }
@@ -107,9 +109,10 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
     if (pk) {
       rec::mul_packed(gh + 2 * H, G, hn, H, pk->n, 0, H, B, false, tid, nth, bar);
     } else {
-      const Range fn = split(H, tid, nth, 16);
-      gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
-           ghT + (int64_t)fn.lo * B, B);
+      for_parts(H, tid, nth, 16, [&](Range fn) {
+        gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
+             ghT + (int64_t)fn.lo * B, B);
+      });
       bar.wait();
       transpose(gh + (int64_t)rb.lo * G + 2 * H, G, ghT + rb.lo, B, rb.hi - rb.lo, H, false);
     }
@@ -151,7 +154,7 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
                    const StepWeights<T>* pk, const int64_t* lengths, int t, int B, int H, bool reset_after,
                    bool w_untransposed, int tid, int nth, Barrier& bar) {
   const int G = 3 * H;
-  const Range rb = split(B, tid, nth), fh = split(H, tid, nth, 16);
+  const Range rb = split(B, tid, nth);
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* dxr = dgx + (int64_t)b * G;
     T* dxz = dxr + H;
@@ -200,16 +203,19 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
     rec::mul_packed(dtmp, H, dgx + 2 * H, G, pk->a, 2 * H, H, B, false, tid, nth, bar);  // d(r*h) = dn_pre W_hn
   } else if (reset_after) {  // dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
     if (w_untransposed) gemm(true, true, H, B, G, T(1), wT, H, dgh, G, T(0), sT, B);
-    else gemm(false, true, fh.hi - fh.lo, B, G, T(1), wT + (int64_t)fh.lo * G, G, dgh, G, T(0),
-              sT + (int64_t)fh.lo * B, B);
+    else for_parts(H, tid, nth, 16, [&](Range fh) {  // the same slices solo or in a team (team.h)
+      gemm(false, true, fh.hi - fh.lo, B, G, T(1), wT + (int64_t)fh.lo * G, G, dgh, G, T(0), sT + (int64_t)fh.lo * B, B);
+    });
     bar.wait();
     transpose(dh + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, true);
     return;  // the next step's first barrier protects sT
   } else {
     // reset_after = false: d(r*h) = dn_pre W_hn, then the r block, then dh += [dr, dz] W_hh[:2H]
     if (w_untransposed) gemm(true, true, H, B, H, T(1), wT + (int64_t)2 * H * H, H, dgx + 2 * H, G, T(0), sT, B);
-    else gemm(false, true, fh.hi - fh.lo, B, H, T(1), wT + 2 * H + (int64_t)fh.lo * G, G, dgx + 2 * H, G, T(0),
-              sT + (int64_t)fh.lo * B, B);
+    else for_parts(H, tid, nth, 16, [&](Range fh) {
+      gemm(false, true, fh.hi - fh.lo, B, H, T(1), wT + 2 * H + (int64_t)fh.lo * G, G, dgx + 2 * H, G, T(0),
+           sT + (int64_t)fh.lo * B, B);
+    });
     bar.wait();
     transpose(dtmp + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, false);
   }
@@ -232,8 +238,10 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
     return;
   }
   if (w_untransposed) gemm(true, true, H, B, 2 * H, T(1), wT, H, dgx, G, T(0), sT, B);
-  else gemm(false, true, fh.hi - fh.lo, B, 2 * H, T(1), wT + (int64_t)fh.lo * G, G, dgx, G, T(0),
-            sT + (int64_t)fh.lo * B, B);
+  else for_parts(H, tid, nth, 16, [&](Range fh) {
+    gemm(false, true, fh.hi - fh.lo, B, 2 * H, T(1), wT + (int64_t)fh.lo * G, G, dgx, G, T(0),
+         sT + (int64_t)fh.lo * B, B);
+  });
   bar.wait();
   transpose(dh + (int64_t)rb.lo * H, H, sT + rb.lo, B, rb.hi - rb.lo, H, true);
 }
@@ -278,32 +286,35 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
                  const T* x, const T* w_ih, const T* hs, const T* hn, const T* ones, int64_t N, int I, int H,
                  bool reset_after, bool accumulate, int tid = 0, int nth = 1) {
   const int G = 3 * H;
-  const Range fg = split(G, tid, nth, 16);
-  const int g0 = fg.lo, ng = fg.hi - fg.lo;
-  // this thread's rows in the r, z blocks [0, 2H) and in the n block [2H, 3H)
-  const Range rz = {std::min(g0, 2 * H), std::min(fg.hi, 2 * H)}, rn3 = {std::max(g0, 2 * H), std::max(fg.hi, 2 * H)};
-  outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
-  if (dx) {  // dx = dgx W_ih
-    const Range rn = split((int)N, tid, nth);
-    gemm(false, false, rn.hi - rn.lo, I, G, T(1), dgx + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
-  }
-  if (reset_after) {
-    outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
-  } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
-    outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
-    outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
-  }
-  if (db_ih) colsum(db_ih + g0, dgx + g0, N, ng, G, ones, accumulate);
-  if (!db_hh) return;
-  if (!reset_after) {  // both biases enter the same pre-activations
-    if (db_ih && !accumulate) std::memcpy(db_hh + g0, db_ih + g0, sizeof(T) * ng);
-    else colsum(db_hh + g0, dgx + g0, N, ng, G, ones, accumulate);
-    return;
-  }
-  // reset_after: dgh equals dgx in the r and z blocks; only the n block differs
-  if (db_ih && !accumulate) std::memcpy(db_hh + rz.lo, db_ih + rz.lo, sizeof(T) * (rz.hi - rz.lo));
-  else colsum(db_hh + rz.lo, dgh + rz.lo, N, rz.hi - rz.lo, G, ones, accumulate);
-  colsum(db_hh + rn3.lo, dgh + rn3.lo, N, rn3.hi - rn3.lo, G, ones, accumulate);
+  if (dx)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
+    for_parts((int)N, tid, nth, 1, [&](Range rn) {
+      gemm(false, false, rn.hi - rn.lo, I, G, T(1), dgx + (int64_t)rn.lo * G, G, w_ih, I, T(0),
+           dx + (int64_t)rn.lo * I, I);
+    });
+  for_parts(G, tid, nth, 16, [&](Range fg) {
+    const int g0 = fg.lo, ng = fg.hi - fg.lo;
+    // this part's rows in the r, z blocks [0, 2H) and in the n block [2H, 3H)
+    const Range rz = {std::min(g0, 2 * H), std::min(fg.hi, 2 * H)},
+                rn3 = {std::max(g0, 2 * H), std::max(fg.hi, 2 * H)};
+    outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
+    if (reset_after) {
+      outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
+    } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
+      outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
+      outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
+    }
+    if (db_ih) colsum(db_ih + g0, dgx + g0, N, ng, G, ones, accumulate);
+    if (!db_hh) return;
+    if (!reset_after) {  // both biases enter the same pre-activations
+      if (db_ih && !accumulate) std::memcpy(db_hh + g0, db_ih + g0, sizeof(T) * ng);
+      else colsum(db_hh + g0, dgx + g0, N, ng, G, ones, accumulate);
+      return;
+    }
+    // reset_after: dgh equals dgx in the r and z blocks; only the n block differs
+    if (db_ih && !accumulate) std::memcpy(db_hh + rz.lo, db_ih + rz.lo, sizeof(T) * (rz.hi - rz.lo));
+    else colsum(db_hh + rz.lo, dgh + rz.lo, N, rz.hi - rz.lo, G, ones, accumulate);
+    colsum(db_hh + rn3.lo, dgh + rn3.lo, N, rn3.hi - rn3.lo, G, ones, accumulate);
+  });
 }
 
 // gates (N,3H) = x W_ih^T + b_ih. Team share: columns split(3H).
@@ -311,13 +322,13 @@ template <class T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_t N, int I, int H, int tid = 0,
                       int nth = 1) {
   const int G = 3 * H;
-  const Range c = split(G, tid, nth, 16);
-  if (c.hi <= c.lo) return;
-  if (b_ih) {
-    for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
-  }
-  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, b_ih ? T(1) : T(0),
-       gates + c.lo, G);
+  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
+    if (b_ih) {
+      for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
+    }
+    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, b_ih ? T(1) : T(0),
+         gates + c.lo, G);
+  });
 }
 
 }  // namespace
@@ -398,8 +409,8 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
   // transposing W_hh first would cost more than the whole step.
   const bool one_row = B == 1;
   const size_t nwT = one_row ? 0 : (size_t)3 * H * H;
-  Scratch<T> scratch;
-  T* wT = scratch.get(nwT + 2 * (size_t)B * H);
+  Scratch<T> scratch;  // W_hh^T (3H,H) | sT (H,B) | ones (B): sized for H = 0 too (ones alone)
+  T* wT = scratch.get(nwT + (size_t)B * H + B);
   T* sT = wT + nwT;
   T* ones = sT + (int64_t)B * H;
   std::fill(ones, ones + B, T(1));

@@ -49,15 +49,16 @@ template <class T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I,
                       int G, int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
-  const Range c = split(G, tid, nth, 16);
-  if (c.hi <= c.lo) return;
-  if (bias) {
-    T* row0 = gates;  // first row = b_ih + b_hh, then copied
-    for (int j = c.lo; j < c.hi; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, row0 + c.lo, sizeof(T) * (c.hi - c.lo));
-  }
-  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
-       gates + c.lo, G);
+  if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
+    if (bias) {
+      T* row0 = gates;  // first row = b_ih + b_hh, then copied
+      for (int j = c.lo; j < c.hi; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+      for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, row0 + c.lo, sizeof(T) * (c.hi - c.lo));
+    }
+    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
+         gates + c.lo, G);
+  });
 }
 
 // The recurrent weights packed for the per-step products (csrc/packed_step.h), once per sequence call.
@@ -211,22 +212,29 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
                  bool accumulate, int tid = 0, int nth = 1) {
   const int G = 4 * H;
   const T beta = accumulate ? T(1) : T(0);
-  const Range rg = split(G, tid, nth, 16), rn = split((int)N, tid, nth), rp = split(P, tid, nth, 16);
-  const int g0 = rg.lo, ng = rg.hi - rg.lo;
-  gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
-  if (dx)  // dx = dg W_ih
-    gemm(false, false, rn.hi - rn.lo, I, G, T(1), dg + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
-  gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
-  if (dw_hr)  // dW_hr = dh'^T m
-    gemm(true, false, rp.hi - rp.lo, H, (int)N, T(1), dhp + rp.lo, P, ms, H, beta, dw_hr + (int64_t)rp.lo * H, H);
-  if (ng > 0 && (db_ih || db_hh)) {  // both biases get the same gradient: one pass over dg
-    colsum(dbsum + g0, dg + g0, N, ng, G, false);
-    for (T* db : {db_ih, db_hh}) {
-      if (!db) continue;
+  // the same slices solo or in a team (team.h for_parts)
+  for_parts(G, tid, nth, 16, [&](Range rg) {
+    const int g0 = rg.lo, ng = rg.hi - rg.lo;
+    gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
+    gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
+    if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
+      colsum(dbsum + g0, dg + g0, N, ng, G, false);
+      for (T* db : {db_ih, db_hh}) {
+        if (!db) continue;
 #pragma omp simd
-      for (int j = g0; j < g0 + ng; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+        for (int j = g0; j < g0 + ng; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+      }
     }
-  }
+  });
+  if (dx)  // dx = dg W_ih
+    for_parts((int)N, tid, nth, 1, [&](Range rn) {
+      gemm(false, false, rn.hi - rn.lo, I, G, T(1), dg + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
+           I);
+    });
+  if (dw_hr)  // dW_hr = dh'^T m
+    for_parts(P, tid, nth, 16, [&](Range rp) {
+      gemm(true, false, rp.hi - rp.lo, H, (int)N, T(1), dhp + rp.lo, P, ms, H, beta, dw_hr + (int64_t)rp.lo * H, H);
+    });
 }
 
 // Scratch of one kernel call, allocated before any time loop: the transposed weights that the
@@ -241,7 +249,7 @@ struct CallScratch {
   CallScratch(bool transposes, const T* w_hr, int H, int P, size_t extra) {
     const int G = 4 * H;
     const size_t nwT = transposes ? (size_t)P * G : 0, nwrT = transposes && w_hr ? (size_t)H * P : 0;
-    buf.resize(nwT + nwrT + extra);
+    buf.resize(nwT + nwrT + extra + 1);  // + 1: never a null data() (memcpy/memset of 0 bytes need a pointer)
     if (nwT) wT = buf.data();
     if (nwrT) wrT = buf.data() + nwT;
     rest = buf.data() + nwT + nwrT;

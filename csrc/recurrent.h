@@ -48,9 +48,11 @@ void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, i
     gemm(false, true, N, 1, K, T(1), W, ldw, in, ldi, accumulate ? T(1) : T(0), out, 1);
     return;
   }
-  const Range rn = split(N, tid, nth, 16), rb = split(B, tid, nth);
-  gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
-       B);
+  const Range rb = split(B, tid, nth);
+  for_parts(N, tid, nth, 16, [&](Range rn) {  // the same slices solo or in a team (team.h)
+    gemm(false, true, rn.hi - rn.lo, B, K, T(1), W + (int64_t)rn.lo * ldw, ldw, in, ldi, T(0), sT + (int64_t)rn.lo * B,
+         B);
+  });
   bar.wait();
   transpose(out + (int64_t)rb.lo * ldo, ldo, sT + rb.lo, B, rb.hi - rb.lo, N, accumulate);
 }

@@ -36,13 +36,15 @@ template <class T>
 void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int H,
                       int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
-  const Range c = split(H, tid, nth, 16);
-  if (c.hi <= c.lo) return;
-  if (bias) {
-    for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
-  }
-  gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0), a + c.lo, H);
+  if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  for_parts(H, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
+    if (bias) {
+      for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+      for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
+    }
+    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0), a + c.lo,
+         H);
+  });
 }
 
 // One step forward. a (B,H): on entry x W_ih^T + b_ih + b_hh for this step, on exit the new state
@@ -64,7 +66,7 @@ void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, co
     }
     if (relu) {
 #pragma omp simd
-      for (int j = 0; j < H; ++j) ab[j] = ab[j] > T(0) ? ab[j] : T(0);
+      for (int j = 0; j < H; ++j) ab[j] = ab[j] < T(0) ? T(0) : ab[j];  // NaN propagates (as torch)
     } else {
 #pragma omp simd
       for (int j = 0; j < H; ++j) ab[j] = vtanh(ab[j]);
@@ -117,25 +119,30 @@ template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const T* dg, const T* x,
                  const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate, int tid = 0, int nth = 1) {
   const T beta = accumulate ? T(1) : T(0);
-  const Range rh = split(H, tid, nth, 16), rn = split((int)N, tid, nth);
-  const int h0 = rh.lo, nh = rh.hi - rh.lo;
-  gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
+  // the same slices solo or in a team (team.h for_parts)
   if (dx)  // dx = dg W_ih
-    gemm(false, false, rn.hi - rn.lo, I, H, T(1), dg + (int64_t)rn.lo * H, H, w_ih, I, T(0), dx + (int64_t)rn.lo * I, I);
-  gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
-  if (nh > 0 && (db_ih || db_hh)) {  // both biases get the same gradient: one pass over dg
-    std::memset(dbsum + h0, 0, sizeof(T) * nh);
-    for (int64_t i = 0; i < N; ++i) {
-      const T* row = dg + i * H;
+    for_parts((int)N, tid, nth, 1, [&](Range rn) {
+      gemm(false, false, rn.hi - rn.lo, I, H, T(1), dg + (int64_t)rn.lo * H, H, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
+           I);
+    });
+  for_parts(H, tid, nth, 16, [&](Range rh) {
+    const int h0 = rh.lo, nh = rh.hi - rh.lo;
+    gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
+    gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
+    if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
+      std::memset(dbsum + h0, 0, sizeof(T) * nh);
+      for (int64_t i = 0; i < N; ++i) {
+        const T* row = dg + i * H;
 #pragma omp simd
-      for (int j = h0; j < h0 + nh; ++j) dbsum[j] += row[j];
-    }
-    for (T* db : {db_ih, db_hh}) {
-      if (!db) continue;
+        for (int j = h0; j < h0 + nh; ++j) dbsum[j] += row[j];
+      }
+      for (T* db : {db_ih, db_hh}) {
+        if (!db) continue;
 #pragma omp simd
-      for (int j = h0; j < h0 + nh; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+        for (int j = h0; j < h0 + nh; ++j) db[j] = (accumulate ? db[j] : T(0)) + dbsum[j];
+      }
     }
-  }
+  });
 }
 
 // Scratch of one kernel call, allocated before any time loop: W_hh^T if the chosen per-step path
@@ -147,7 +154,7 @@ struct CallScratch {
   T* rest = nullptr;
   CallScratch(bool transpose_w, const T* w_hh, int H, size_t extra) {
     const size_t nwT = transpose_w ? (size_t)H * H : 0;
-    buf.resize(nwT + extra);
+    buf.resize(nwT + extra + 1);  // + 1: never a null data() (memcpy/memset of 0 bytes need a pointer)
     if (nwT) transpose(wT = buf.data(), H, w_hh, H, H, H, false);
     rest = buf.data() + nwT;
   }

@@ -20,6 +20,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -100,6 +103,27 @@ inline Range split(int n, int tid, int nth, int align = 1) {
   return {lo, hi};
 }
 
+// Deterministic splits. A call runs as a team or, when another team is running, on its caller alone;
+// a BLAS product split into row slices is not bitwise equal to the whole product (float32 gradients
+// differed by a few ulp between the two). So every product is split into the same `virtual parts`
+// however many threads run it: run_team sets the part count of the call (its wanted team size) on
+// each of its threads, and thread tid of nth computes parts tid, tid + nth, ... (all of them alone).
+// Element-wise work (each row computed the same way by any thread) needs no such care.
+inline int& virtual_parts() {
+  static thread_local int n = 1;
+  return n;
+}
+// fn(Range) for this thread's parts of n items split into virtual_parts() chunks aligned to align
+// (empty chunks skipped). Cell kernels outside run_team: one part, the whole range.
+template <class F>
+void for_parts(int n, int tid, int nth, int align, F&& fn) {
+  const int nv = std::max(virtual_parts(), nth);
+  for (int v = tid; v < nv; v += nth) {
+    const Range r = split(n, v, nv, align);
+    if (r.hi > r.lo) fn(r);
+  }
+}
+
 // CPUs for a team of up to n threads: the caller's current CPU first, then other CPUs the process
 // may run on (fewer than n when fewer are allowed; {caller's} only where this cannot be known).
 inline std::vector<int> team_cpus(int n) {
@@ -133,7 +157,15 @@ inline void pin_to_cpu(int cpu) {
 template <class F>
 void run_team(int nth_wanted, F&& body) {
   static std::atomic<bool> busy{false};
-  const auto solo = [&body] {
+  // the products' split (for_parts) depends on the wanted size only, not on who runs them
+  const int parts = std::max(1, nth_wanted);
+  struct PartsScope {  // sets this thread's virtual_parts() for the call, restores it after
+    int saved;
+    explicit PartsScope(int n) : saved(virtual_parts()) { virtual_parts() = n; }
+    ~PartsScope() { virtual_parts() = saved; }
+  };
+  const auto solo = [&body, parts] {
+    PartsScope scope(parts);
     Barrier one(1);
     body(0, 1, one);
   };
@@ -159,8 +191,9 @@ void run_team(int nth_wanted, F&& body) {
   helpers.reserve(nth - 1);
   try {
     for (int i = 1; i < nth; ++i)
-      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth] {
+      helpers.emplace_back([&body, &bar, &cpus, &gate, i, nth, parts] {
         pin_to_cpu(cpus[i]);
+        virtual_parts() = parts;
         int g;
         while ((g = gate.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
         if (g > 0) body(i, nth, bar);
@@ -174,10 +207,109 @@ void run_team(int nth_wanted, F&& body) {
   bt.set(1);
   team_runs().fetch_add(1, std::memory_order_relaxed);
   gate.store(1, std::memory_order_release);
-  body(0, nth, bar);
+  {
+    PartsScope scope(parts);
+    body(0, nth, bar);
+  }
   for (auto& h : helpers) h.join();
   bt.set(saved);
   busy.store(false);
 }
+
+// Runs fn(i) for every item 0 <= i < n on up to nth threads (the caller and nth - 1 std::threads
+// started for the call, items handed out one at a time), for the CTC kernels' batch loops. No thread
+// outlives the call, so a process may fork afterwards (an OpenMP pool of idle workers made the
+// first parallel region of a forked child hang). An exception thrown by fn on any thread is caught
+// there (none may escape a thread: std::terminate), the other threads stop taking items, and the
+// first exception is rethrown on the caller after every thread has joined. If a thread cannot be
+// started, the items run on the threads that exist.
+template <class F>
+void parallel_items(int nth, int64_t n, F&& fn) {
+  if (n <= 0) return;
+  nth = (int)std::max<int64_t>(1, std::min<int64_t>(nth, n));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    try {
+      for (int64_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < n;) fn(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+      failed.store(true);
+    }
+  };
+  std::vector<std::thread> helpers;
+  if (nth > 1) {
+    try {
+      helpers.reserve(nth - 1);
+      for (int i = 1; i < nth; ++i) helpers.emplace_back(work);
+    } catch (...) {  // fewer threads than asked: the ones started and the caller do all items
+    }
+  }
+  work();
+  for (auto& h : helpers) h.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// A pool of per-call scratch objects kept between calls (so warm calls touch no fresh pages), shared
+// by all threads: take() hands out a free one (or a new one), give() returns it, release() frees
+// the free ones (rnnfast._core.release_scratch; objects in use are kept). Fork-safe: the mutex is
+// held across fork() (pthread_atfork in blas.cpp locks every pool), so a child never inherits it locked.
+class ScratchPoolBase {
+ public:
+  virtual ~ScratchPoolBase() = default;
+  virtual size_t release() = 0;  // objects freed
+  std::mutex mu;
+};
+void register_scratch_pool(ScratchPoolBase* pool);  // blas.cpp; release_all_scratch() frees them all
+size_t release_all_scratch();
+
+template <class S>
+class ScratchPool : public ScratchPoolBase {
+ public:
+  ScratchPool() { register_scratch_pool(this); }
+  std::unique_ptr<S> take() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!free_.empty()) {
+        std::unique_ptr<S> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<S>();
+  }
+  void give(std::unique_ptr<S> s) {
+    std::lock_guard<std::mutex> lock(mu);
+    free_.push_back(std::move(s));
+  }
+  size_t release() override {
+    std::vector<std::unique_ptr<S>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      drop.swap(free_);
+    }
+    return drop.size();
+  }
+
+ private:
+  std::vector<std::unique_ptr<S>> free_;
+};
+
+// One scratch object of `pool` for the current scope, returned to the pool at its end (also when
+// an exception unwinds).
+template <class S>
+struct PooledScratch {
+  ScratchPool<S>& pool;
+  std::unique_ptr<S> s;
+  explicit PooledScratch(ScratchPool<S>& p) : pool(p), s(p.take()) {}
+  ~PooledScratch() {
+    if (s) pool.give(std::move(s));
+  }
+  S& operator*() { return *s; }
+  S* operator->() { return s.get(); }
+};
 
 }  // namespace rnnfast

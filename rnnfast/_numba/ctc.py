@@ -8,7 +8,11 @@ import threading
 import numpy as np
 from numba import njit
 
-from ._vmath import vexp as _vexp  # exp from arithmetic and bit casts: vectorises (no SVML here)
+from .._numpy import _check
+from .._numpy.ctc import check_beam_memory
+from ._vmath import (
+    vexp as _vexp,  # exp from arithmetic and bit casts: vectorises (no SVML here)
+)
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 # reassociation lets LLVM vectorise the row sums of the scaled pass (no nnan/ninf: its NaN checks stay)
@@ -182,7 +186,9 @@ def _log_item(grad_b, has_grad, a, bt, lp, tgt, L, Tb, C, blank, zero_infinity, 
             pc[k] = 0.0
         for s in range(S):
             k = _ext(tgt, s, blank)
-            pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - np.float64(lp[t, k]))
+            les = np.float64(lp[t, k])
+            if les != -np.inf:  # an emission of probability 0 carries no path: 0, not NaN
+                pc[k] += _vexp(a[t, 2 + s] + bt[t, s] + nll - les)
         g = grad_b[t]
         for k in range(C):
             g[k] = (_vexp(np.float64(lp[t, k])) - pc[k]) * scale
@@ -217,7 +223,7 @@ def _item(loss, grad, b, has_grad, log_probs, tgt, L, Tb, C, blank, zero_infinit
 @_jit
 def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
               zero_infinity, has_grad, has_scale, scratch, b0, b1):
-    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's OpenMP loop).
+    """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's parallel_items).
     scratch (2, >= T * ldw) float64 holds the scaled pass's alpha and emission rows (ctc.cpp
     ItemScratch::wd, we); its small vectors are allocated here."""
     T, B, C = log_probs.shape
@@ -240,8 +246,17 @@ def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target
               zero_infinity, grad_scale[b] if has_scale else 1.0, ext, m2, n2, even, ex, wd, we, bv, ne, gam, pc)
 
 
-_pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: thread_local ItemScratch)
+_pool = []  # scaled-pass scratch buffers kept between calls (ctc.cpp: its ScratchPool)
 _pool_lock = threading.Lock()
+
+
+def release_scratch():
+    """Free the CTC scratch buffers kept between calls (those no call is using); returns how many were
+    freed. The numba counterpart of rnnfast._core.release_scratch()."""
+    with _pool_lock:
+        n = len(_pool)
+        _pool.clear()
+    return n
 
 
 def _with_scratch(fn, n):
@@ -264,7 +279,7 @@ def _over_batch(fn, B, *args, work=None):
     """fn(*args, b0, b1) on contiguous blocks of the batch, one per kernel thread: the jitted
     functions release the GIL (nogil), so Python threads run them in parallel (no numba threading
     layer is started; see rnnfast/_threads.py). With ``work`` (state-frames) below _PARALLEL_WORK
-    everything runs on the calling thread, as ctc.cpp's OpenMP loop."""
+    everything runs on the calling thread, as ctc.cpp's parallel_items."""
     from .._threads import get_num_threads
 
     nt = max(1, min(get_num_threads(), B))
@@ -283,6 +298,7 @@ def _over_batch(fn, B, *args, work=None):
 
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
+    _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     dt = log_probs.dtype
     work = int(np.dot(input_lengths, 2 * target_lengths + 1))
     T = log_probs.shape[0]
@@ -294,8 +310,9 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
 
 
 # ---------------------------------------------------------------------------------- beam search
-# Mirrors csrc/ctc_decode.cpp: prefixes are trie nodes (parent, label); an open-addressing table
+# Mirrors csrc/ctc_decode.cpp: kept prefixes are trie nodes (parent, label); an open-addressing table
 # maps (parent, label) to the child node, so equal prefixes merge; per frame the W best are kept.
+# Memory bound and MemoryError: rnnfast._numpy.ctc.check_beam_memory (as the cpp backend).
 @_jit
 def _lse(a, b):
     if a == -np.inf:
@@ -306,29 +323,25 @@ def _lse(a, b):
 
 
 @_jit
-def _child(p, c, C, keys, vals, parent, label, stamp, nodes, mask):
-    """(node of prefix p + (c,), updated node count)."""
+def _find(p, c, C, keys, mask):
+    """Table slot of (p, c): its entry, or the empty slot where it would go."""
     key = p * C + c
     h = (key * 2654435761) & mask
-    while keys[h] != -1:
-        if keys[h] == key:
-            return vals[h], nodes
+    while keys[h] != -1 and keys[h] != key:
         h = (h + 1) & mask
-    n = nodes
-    keys[h] = key
-    vals[h] = n
-    parent[n] = p
-    label[n] = c
-    stamp[n] = -1
-    return n, nodes + 1
+    return h
 
 
 @_jit
 def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
-    max_nodes = Tb * W * (C - 1) + 1
+    """One item (ctc_decode.cpp item): a trie of the kept prefixes only (a candidate that extends a beam
+    by a label no kept prefix has is "new", parent and label only, and becomes a node when kept), so at
+    most Tb*W + 1 nodes; ties in candidate order (stable sort, as the C++ comparator)."""
+    max_nodes = Tb * W + 1
     cap = 1
     while cap < 2 * max_nodes:
         cap <<= 1
+    mask = cap - 1
     keys = np.full(cap, -1, np.int64)
     vals = np.empty(cap, np.int64)
     parent = np.empty(max_nodes, np.int64)
@@ -336,6 +349,8 @@ def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
     slot = np.empty(max_nodes, np.int64)
     stamp = np.empty(max_nodes, np.int64)
     cand_node = np.empty(W * C, np.int64)
+    cand_parent = np.empty(W * C, np.int64)
+    cand_label = np.empty(W * C, np.int64)
     cand_pb = np.empty(W * C)
     cand_pnb = np.empty(W * C)
     beam_node = np.zeros(W, np.int64)
@@ -369,27 +384,49 @@ def _beam_item(labels, lengths, scores, lp, Tb, C, blank, W, K):
             for c in range(C):
                 if c == blank:
                     continue
-                m, nodes = _child(n, c, C, keys, vals, parent, label, stamp, nodes, cap - 1)
-                if stamp[m] != t:
-                    stamp[m] = t
-                    slot[m] = ncand
-                    cand_node[ncand] = m
-                    cand_pb[ncand] = -np.inf
-                    cand_pnb[ncand] = -np.inf
+                h = _find(n, c, C, keys, mask)
+                if keys[h] != -1:  # a kept prefix (possibly another beam's stay): merge
+                    m = vals[h]
+                    if stamp[m] != t:
+                        stamp[m] = t
+                        slot[m] = ncand
+                        cand_node[ncand] = m
+                        cand_pb[ncand] = -np.inf
+                        cand_pnb[ncand] = -np.inf
+                        ncand += 1
+                    k = slot[m]
+                else:  # a new prefix: (n, c) is unique this frame
+                    k = ncand
                     ncand += 1
-                k = slot[m]
+                    cand_node[k] = -1
+                    cand_parent[k] = n
+                    cand_label[k] = c
+                    cand_pb[k] = -np.inf
+                    cand_pnb[k] = -np.inf
                 src = pb if c == last else total  # a repeat needs a blank in between
                 cand_pnb[k] = _lse(cand_pnb[k], src + e[c])
         tot = np.empty(ncand)
         for k in range(ncand):
             tot[k] = _lse(cand_pb[k], cand_pnb[k])
-        order = np.argsort(-tot, kind="mergesort")
+        order = np.argsort(-tot, kind="mergesort")  # NaN last, ties in candidate order
         keep = min(W, ncand)
         for i in range(keep):
             k = order[i]
-            beam_node[i] = cand_node[k]
             beam_pb[i] = cand_pb[k]
             beam_pnb[i] = cand_pnb[k]
+            beam_node[i] = cand_node[k]
+        for i in range(keep):
+            if beam_node[i] >= 0:
+                continue
+            k = order[i]
+            h = _find(cand_parent[k], cand_label[k], C, keys, mask)
+            keys[h] = cand_parent[k] * C + cand_label[k]
+            vals[h] = nodes
+            parent[nodes] = cand_parent[k]
+            label[nodes] = cand_label[k]
+            stamp[nodes] = -1
+            beam_node[i] = nodes
+            nodes += 1
         nbeam = keep
     for j in range(K):
         labels[j, :] = -1
@@ -420,5 +457,7 @@ def _beam_search(labels, lengths, scores, log_probs, input_lengths, blank, W, K,
 
 
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    _check.check_ctc_beam_search(**locals())  # as the bindings check: never out of bounds
+    beam_width = check_beam_memory(log_probs.shape[0], beam_width, log_probs.shape[2])
     _over_batch(_beam_search, log_probs.shape[1], labels, lengths, scores, log_probs, input_lengths, int(blank),
                 int(beam_width), int(top_k))

@@ -1,7 +1,7 @@
 """Probability-space CTC (MyTorch semantics) jitted with numba, mirroring csrc/ctc_prob.cpp function by
 function (read csrc/ctc_prob.h for the contract: raw probabilities, beta excluding the current frame,
 the loss's row-normalised recursions with a log-space redo on underflow, what is overwritten). Batch items are split over Python threads
-calling the nogil kernel, as the C++ OpenMP loop (``_over_batch``)."""
+calling the nogil kernel, as the C++ parallel_items (``_over_batch``)."""
 import math
 
 import numpy as np

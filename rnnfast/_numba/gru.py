@@ -10,6 +10,7 @@ loops are plain loops that LLVM vectorises, with the vector math of _vmath.py.
 import numpy as np
 from numba import njit
 
+from .._numpy import _check
 from ._common import row_valid, transpose
 from ._vmath import like, vsigmoid, vtanh
 
@@ -256,7 +257,7 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
                        lengths, has_len, t, reset_after, not reset_after)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
-                 has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(-1, G), x.reshape(N, I), w_ih,
+                 has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(dgh.shape[0] * dgh.shape[1], G), x.reshape(N, I), w_ih,
                  hs[:T].reshape(N, H), hn.reshape(N, H), reset_after, False)
 
 
@@ -296,6 +297,7 @@ def _bias(b, w_hh):
 
 
 def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+    _check.check_gru_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_forward(y, h_n, hs, gates, hn, gh, x, _opt(h0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _bias(b_hh, w_hh),
                  _opt(lengths, 1, np.int64), h0 is not None, b_ih is not None, lengths is not None,
@@ -304,6 +306,7 @@ def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, length
 
 def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
                  lengths, reset_after):
+    _check.check_gru_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_backward(_opt(dx, 3, dt), dh0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dgx,
                   dgx[:1] if dgh is None else dgh, dtmp, _opt(dy, 3, dt), _opt(dh_n, 2, dt), x, w_ih, w_hh, hs,
@@ -312,6 +315,7 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, 
 
 
 def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
+    _check.check_gru_cell_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, _opt(b_ih, 1, dt), _bias(b_hh, w_hh),
                       b_ih is not None, bool(reset_after))
@@ -319,6 +323,7 @@ def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_a
 
 def gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates, hn,
                       reset_after):
+    _check.check_gru_cell_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_cell_backward(_opt(dx, 2, dt), dh, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dgx,
                        dgx if dgh is None else dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates, hn, dx is not None,

@@ -10,7 +10,9 @@ plain loops that LLVM vectorises.
 import numpy as np
 from numba import njit
 
-from ._common import mul_wT as _mul_wT, row_valid, transpose
+from .._numpy import _check
+from ._common import mul_wT as _mul_wT
+from ._common import row_valid, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -300,6 +302,7 @@ def _opt(a, ndim, dtype):
 
 
 def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+    _check.check_lstm_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _lstm_forward(y, h_n, c_n, hs, cs, gates, _opt(ms, 3, dt) if w_hr is not None else np.empty((1, 0, 0), dt),
                   x, _opt(h0, 2, dt), _opt(c0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _opt(b_hh, 1, dt),
@@ -309,6 +312,7 @@ def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh, w_hr,
                   hs, cs, gates, ms, lengths):
+    _check.check_lstm_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     proj = w_hr is not None
     _lstm_backward(_opt(dx, 3, dt), dh0, dc0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt),
@@ -320,6 +324,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, 
 
 
 def lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr):
+    _check.check_lstm_cell_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _lstm_cell_forward(h_new, c_new, gates, _opt(m, 2, dt), x, h, c, w_ih, w_hh, _opt(b_ih, 1, dt),
                        _opt(b_hh, 1, dt), _opt(w_hr, 2, dt), b_ih is not None, b_hh is not None, w_hr is not None)
@@ -327,6 +332,7 @@ def lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w
 
 def lstm_cell_backward(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dh_new, dc_new, x, h, c, c_new, w_ih,
                        w_hh, w_hr, gates, m):
+    _check.check_lstm_cell_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _lstm_cell_backward(_opt(dx, 2, dt), dh, dc, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt),
                         _opt(dw_hr, 2, dt), dgates, _opt(dh_new, 2, dt), _opt(dc_new, 2, dt), x, h, c, c_new, w_ih,

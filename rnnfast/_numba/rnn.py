@@ -9,7 +9,9 @@ jitted kernel.
 import numpy as np
 from numba import njit
 
-from ._common import mul_wT as _mul_wT, row_valid, transpose
+from .._numpy import _check
+from ._common import mul_wT as _mul_wT
+from ._common import row_valid, transpose
 from ._vmath import like, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -71,7 +73,7 @@ def _step_forward(a, y, has_y, sT, h, w_hh, whT, lengths, has_len, t, relu):
         ab = a[b]
         if relu:
             for j in range(H):
-                ab[j] = ab[j] if ab[j] > 0 else z0
+                ab[j] = z0 if ab[j] < 0 else ab[j]  # NaN propagates (as torch)
         else:
             for j in range(H):
                 ab[j] = vtanh(ab[j])
@@ -203,6 +205,7 @@ def _opt(a, ndim, dtype):
 
 
 def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+    _check.check_rnn_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_forward(y, h_n, hs, x, _opt(h0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _opt(b_hh, 1, dt),
                  _opt(lengths, 1, np.int64), bool(relu), h0 is not None, b_ih is not None, b_hh is not None,
@@ -210,6 +213,7 @@ def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
 
 
 def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+    _check.check_rnn_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_backward(_opt(dx, 3, dt), dh0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dg, _opt(dy, 3, dt),
                   _opt(dh_n, 2, dt), x, w_ih, w_hh, hs, _opt(lengths, 1, np.int64), bool(relu), dx is not None,
@@ -217,12 +221,14 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_h
 
 
 def rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu):
+    _check.check_rnn_cell_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_cell_forward(h_new, x, h, w_ih, w_hh, _opt(b_ih, 1, dt), _opt(b_hh, 1, dt), bool(relu), b_ih is not None,
                       b_hh is not None)
 
 
 def rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h, h_new, w_ih, w_hh, relu):
+    _check.check_rnn_cell_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_cell_backward(_opt(dx, 2, dt), dh, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dg, dh_new, x, h,
                        h_new, w_ih, w_hh, bool(relu), dx is not None, db_ih is not None, db_hh is not None)

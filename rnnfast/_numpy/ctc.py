@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import _check
+
 
 def _ext(tgt, L, blank):
     """Extended labels (S,) and the mask of states that may be entered from s-2."""
@@ -69,8 +71,11 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
         n1 = _shift(n, -1, ninf)
         n2 = np.where(skip_next, _shift(n, -2, ninf), ninf)
         be[t] = _lse(n, n1, n2) + lp[t, ext]
+    lpe = lp[:Tb, ext]
     with np.errstate(invalid="ignore", over="ignore"):
-        post = np.exp(al + be + nll - lp[:Tb, ext])          # (Tb, S) posterior of each state
+        # (Tb, S) posterior of each state; an emission of probability 0 (log_probs -inf) carries no
+        # path: posterior 0, not -inf - (-inf) = NaN (csrc/ctc.h: finite gradients, unlike torch)
+        post = np.where(lpe == -np.inf, 0.0, np.exp(al + be + nll - lpe))
     g = np.zeros((Tb, lp.shape[1]), dt)
     for s in range(S):                                       # sum the states of each class
         g[:, ext[s]] += post[:, s]
@@ -80,6 +85,7 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
 
 def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
              zero_infinity):
+    _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     T, B, C = log_probs.shape
     if grad is not None:
         grad[...] = 0
@@ -126,8 +132,48 @@ def beam_search_item(lp, Tb, blank, W, lm_fn=None, alpha=0.0, beta=0.0):
     return sorted(((list(k), _lse2(v[0], v[1]) + v[2]) for k, v in beams.items()), key=lambda kv: -kv[1])
 
 
+# Beam-search scratch bound, shared by the three backends (csrc/ctc_decode.h has the derivation).
+BEAM_MAX_SCRATCH = 1 << 30  # bytes per thread (csrc/ctc_decode.h kBeamMaxScratch)
+
+
+def beam_effective_width(T, beam_width, C):
+    """min(beam_width, 1 + (C-1) + ... + (C-1)**T): the beam never holds more distinct prefixes."""
+    W, C = int(beam_width), int(C)
+    if W <= 1 or C <= 1:
+        return 1
+    total, power = 1, 1
+    for _ in range(int(T)):
+        if total >= W:
+            break
+        power = min(W, power * (C - 1))
+        total = min(W, total + power)
+    return min(W, total)
+
+
+def beam_scratch_bytes(T, W, C):
+    """Scratch bytes per thread of the compiled beam search for effective width W (ctc_decode.h):
+    16 N + 12 P + 32 W C + 20 W, N = T W + 1 trie nodes, P = the power of two >= 2 N."""
+    nodes = int(T) * int(W) + 1
+    table = 1 << max(0, (2 * nodes - 1).bit_length())
+    return 16 * nodes + 12 * table + 32 * int(W) * int(C) + 20 * int(W)
+
+
+def check_beam_memory(T, beam_width, C):
+    """The effective width, or MemoryError (same message and limit as the cpp backend's)."""
+    W = beam_effective_width(T, beam_width, C)
+    need = beam_scratch_bytes(T, W, C)
+    if need > BEAM_MAX_SCRATCH:
+        raise MemoryError(f"beam_search: beam_width={beam_width} over T={T} frames and C={C} classes needs "
+                          f"{need >> 20} MiB of scratch per thread (about 64*T*W + 32*W*C bytes, W = min(beam_width, "
+                          f"distinct prefixes)), above the limit of {BEAM_MAX_SCRATCH >> 20} MiB: use a smaller "
+                          "beam_width")
+    return W
+
+
 def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, beam_width, top_k):
+    _check.check_ctc_beam_search(**locals())  # as the bindings check: never out of bounds
     T, B, C = log_probs.shape
+    beam_width = check_beam_memory(T, beam_width, C)
     labels[...] = -1
     lengths[...] = -1
     scores[...] = -np.inf

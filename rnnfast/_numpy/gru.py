@@ -2,6 +2,8 @@
 layout, the cache and what is overwritten versus accumulated); written for clarity, not speed."""
 import numpy as np
 
+from . import _check
+
 
 def _sigmoid(a):
     return 0.5 * np.tanh(0.5 * a) + 0.5  # = 1 / (1 + exp(-a)), without overflow
@@ -56,6 +58,7 @@ def _step_backward(dh, h, g, hn, w_hh, reset_after):
 
 
 def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+    _check.check_gru_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
     hs[0] = 0 if h0 is None else h0
     gates[...] = x @ w_ih.T + (0 if b_ih is None else b_ih)
@@ -69,6 +72,7 @@ def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, length
 
 def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates,
                  hn, lengths, reset_after):
+    _check.check_gru_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     H = w_hh.shape[1]
     dh = np.zeros((B, H), x.dtype) if dh_n is None else dh_n.copy()
@@ -101,6 +105,7 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, 
 
 
 def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):
+    _check.check_gru_cell_forward(**locals())  # as the bindings check: never out of bounds
     gates[...] = x @ w_ih.T + (0 if b_ih is None else b_ih)
     h_new[...] = _step_forward(gates, hn, h, w_hh, b_hh, reset_after)
 
@@ -108,6 +113,7 @@ def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_a
 def gru_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dh_new, x, h, w_ih, w_hh, gates,
                       hn, reset_after):
     """dx, dh overwritten; dw_ih, dw_hh, db_ih, db_hh accumulated."""
+    _check.check_gru_cell_backward(**locals())  # as the bindings check: never out of bounds
     H = h.shape[1]
     dh_prev, dgx_, dgh_ = _step_backward(dh_new, h, gates, hn, w_hh, reset_after)
     dh[...] = dh_prev

@@ -3,6 +3,8 @@ layout, gate order i, f, g, o, the cache and what is overwritten versus accumula
 clarity, not speed. P is the state size: the projection size with ``w_hr``, else H."""
 import numpy as np
 
+from . import _check
+
 
 def _sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
@@ -52,6 +54,7 @@ def _step_backward(dh, dc, c, c_new, g, w_hh, w_hr):
 
 
 def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+    _check.check_lstm_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
     G = w_hh.shape[0]
     hs[0] = 0 if h0 is None else h0
@@ -71,6 +74,7 @@ def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh,
                   w_hr, hs, cs, gates, ms, lengths):
+    _check.check_lstm_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     G, P = w_hh.shape
     H = G // 4
@@ -100,6 +104,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, 
 
 
 def lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr):
+    _check.check_lstm_cell_forward(**locals())  # as the bindings check: never out of bounds
     gates[...] = x @ w_ih.T + _bias(b_ih, b_hh, w_hh.shape[0], x.dtype)
     hn, cn, mm = _step_forward(gates, h, c, w_hh, w_hr)
     h_new[...] = hn
@@ -111,6 +116,7 @@ def lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w
 def lstm_cell_backward(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dh_new, dc_new, x, h, c, c_new, w_ih,
                        w_hh, w_hr, gates, m):
     """dx, dh, dc overwritten; dw_ih, dw_hh, db_ih, db_hh, dw_hr accumulated."""
+    _check.check_lstm_cell_backward(**locals())  # as the bindings check: never out of bounds
     dhn = np.zeros(h.shape, x.dtype) if dh_new is None else dh_new
     dcn = np.zeros(c.shape, x.dtype) if dc_new is None else dc_new
     dh_prev, dc_prev, dg = _step_backward(dhn, dcn, c, c_new, gates, w_hh, w_hr)
