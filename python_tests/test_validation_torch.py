@@ -349,8 +349,10 @@ def test_decoders_take_a_scalar_input_length_for_unbatched_input(backend):
     assert ctc.beam_search(lp[:, 0], 7, beam_width=4, top_k=2) == ctc.beam_search(lp, [7], beam_width=4, top_k=2)
     with pytest.raises(TypeError, match="input_lengths: expected integers, got dtype float64"):
         ctc.greedy_decode(lp[:, 0], 7.0)
-    with pytest.raises(ValueError, match=r"beam_width = 2147483648 is outside \[1, 2147483647\]"):
-        ctc.beam_search(lp, [7], beam_width=2**31)
+    with pytest.raises(ValueError, match=r"beam_width = 9223372036854775808 is outside \[1, 9223372036854775807\]"):
+        ctc.beam_search(lp, [7], beam_width=2**63)
+    with pytest.raises(ValueError, match=r"beam_width = 0 is outside"):
+        ctc.beam_search(lp, [7], beam_width=0)
     with pytest.raises(TypeError, match="beam_width must be an integer, got float"):
         ctc.beam_search(lp, [7], beam_width=2.5)
 

@@ -21,7 +21,8 @@ from ._validate import as_batch_lengths, as_float_array, as_int_array, as_int_sc
 __all__ = ["ctc_loss", "ctc_loss_from_logits", "log_softmax", "greedy_decode", "beam_search"]
 
 _REDUCTIONS = ("none", "sum", "mean")
-_INT32_MAX = 2**31 - 1  # beam_width and top_k are C ints in the compiled kernels
+_INT32_MAX = 2**31 - 1  # top_k sizes the output arrays (B, top_k, T)
+_INT64_MAX = 2**63 - 1  # beam_width: any width; the kernels cap it by the distinct prefixes
 _alloc_ctc_loss = _contract.allocator("ctc_loss")
 _alloc_beam = _contract.allocator("ctc_beam_search")
 
@@ -183,7 +184,7 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
     kernel (``csrc/ctc_decode.h``); LM fusion runs the registered ``ctc_beam_search_item`` kernel, which
     only the NumPy backend has (Python callbacks), whatever the active backend.
     """
-    beam_width = as_int_scalar("beam_width", beam_width, 1, _INT32_MAX)
+    beam_width = as_int_scalar("beam_width", beam_width, 1, _INT64_MAX)
     top_k = as_int_scalar("top_k", top_k, 1, _INT32_MAX)
     lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
     T, B, C = lp.shape
