@@ -11,9 +11,10 @@
 //   leaves the integer in the low mantissa bits): no float-to-int conversion, which SSE2/AVX2 lack
 //   for 64-bit integers. x is clamped first so the exponents stay in range.
 // * expm1(x) = 2^n expm1(r) + (2^n - 1), accurate near 0 (no cancellation when n = 0).
-// * sigmoid(x) = 1 / (1 + exp(-x)): exactly 1 for large x, 0 at -inf, 0.5 at 0.
+// * sigmoid(x) = 1 / (1 + exp(-x)): exactly 1 for large x, 0 at -inf, 0.5 at 0; its exp is a shortened
+//   copy (one 2^n; results below the smallest normal number may come out as 0).
 // * tanh(x) = sign(x) * (-u / (u + 2)) with u = expm1(-2|x|) in (-1, 0]: exactly +-1 for large |x|,
-//   x itself for tiny x.
+//   x itself for tiny x. Its expm1 is a shortened copy (argument in [-40, 0]: one 2^n, no overflow path).
 // NaN propagates. Accuracy (python_tests/test_dispatch.py, against long double at every level):
 // within 2 ulp (exp), 3 (expm1), 3.5 (sigmoid, tanh).
 //
@@ -57,6 +58,9 @@ struct C<double> {
   static constexpr double lo = -746.0;   // exp(x) rounds to 0 below ~-745.13; n stays within [-1077, 1025]
   static constexpr double hi = 710.0;    // exp(x) overflows above ~709.78
   static constexpr double em1_hi = 700.0;  // expm1 via 2^n (p + 1) above (2^n alone would overflow)
+  static constexpr double tanh_lo = -40.0;  // tanh(x) rounds to +-1 for |x| > 19.1
+  static constexpr double sig_lo = -708.0;  // 2^n normal (n >= -1021); sigmoid is 1 far earlier
+  static constexpr double sig_hi = 710.0;   // n <= 1024: 2^1024 is the bit pattern of +inf
   static constexpr double magic = 6755399441055744.0;  // 1.5 * 2^52: x + magic rounds x to an integer
   static constexpr double magic_bias = 6755399441055744.0 + 1023.0;
 };
@@ -68,6 +72,9 @@ struct C<float> {
   static constexpr float lo = -104.0f;  // expf underflows to 0 below ~-103.97; n within [-151, 129]
   static constexpr float hi = 89.0f;    // expf overflows above ~88.72
   static constexpr float em1_hi = 80.0f;
+  static constexpr float tanh_lo = -20.0f;  // tanhf(x) rounds to +-1 for |x| > 9.01
+  static constexpr float sig_lo = -87.0f;  // n >= -126
+  static constexpr float sig_hi = 89.0f;   // n <= 128 (+inf)
   static constexpr float magic = 12582912.0f;  // 1.5 * 2^23
   static constexpr float magic_bias = 12582912.0f + 127.0f;
 };
@@ -135,14 +142,32 @@ inline T vexpm1(T x) {
   return x < vmath_detail::C<T>::em1_hi ? small : large;
 }
 
+// exp(-x) with one 2^n: -x clamped to [sig_lo, sig_hi], where 2^n stays a valid bit pattern (2^n is
+// +inf at the top: the result 0 is then off by less than the smallest normal number; at the bottom
+// exp(-x) is negligible next to 1).
 template <class T>
 inline T vsigmoid(T x) {
-  return T(1) / (T(1) + vexp(-x));
+  using vmath_detail::C;
+  T t = -x;
+  t = t > C<T>::sig_hi ? C<T>::sig_hi : t;  // NaN passes through
+  t = t < C<T>::sig_lo ? C<T>::sig_lo : t;
+  const T n = (t * C<T>::log2e + C<T>::magic) - C<T>::magic;
+  const T r = (t - n * C<T>::ln2_hi) - n * C<T>::ln2_lo;
+  const T e = (vmath_detail::expm1_poly(r) + T(1)) * vmath_detail::pow2i(n);
+  return T(1) / (T(1) + e);
 }
 
+// expm1(-2|x|) needs neither the overflow path nor the split 2^n: the argument is clamped to
+// [tanh_lo, 0], where expm1 rounds to -1 (and tanh to +-1) below.
 template <class T>
 inline T vtanh(T x) {
-  const T u = vexpm1(T(-2) * std::fabs(x));  // in (-1, 0]
+  using vmath_detail::C;
+  T a = T(-2) * std::fabs(x);
+  a = a < C<T>::tanh_lo ? C<T>::tanh_lo : a;  // NaN passes through
+  const T n = (a * C<T>::log2e + C<T>::magic) - C<T>::magic;
+  const T r = (a - n * C<T>::ln2_hi) - n * C<T>::ln2_lo;
+  const T s = vmath_detail::pow2i(n);
+  const T u = s * vmath_detail::expm1_poly(r) + (s - T(1));  // expm1(a) in (-1, 0]
   return std::copysign(-u / (u + T(2)), x);
 }
 
