@@ -245,7 +245,7 @@ def disassembly():
             funcs[cur] = []
         elif cur is not None and "\t" in line:
             funcs[cur].append(line)
-    if not any("rnnfast_baseline::" in name for name in funcs):
+    if not any("vmath_apply" in name for name in funcs):  # a local symbol: absent when stripped
         pytest.skip("the extension's symbol table is stripped: functions cannot be told apart by level")
     return funcs
 
