@@ -19,6 +19,7 @@
 
 #include "blas.h"
 #include "ctc.h"
+#include "dispatch.h"
 #include "ctc_decode.h"
 #include "ctc_prob.h"
 #include "gru.h"
@@ -127,7 +128,7 @@ void gru_forward_t(py::object y, py::object h_n, py::object hs, py::object gates
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::gru_forward<T>(py_, phn, phs, pg, phnn, pgh, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn, (int)B, (int)I,
+  rnnfast_dispatch::kernels<T>().gru_forward(py_, phn, phs, pg, phnn, pgh, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn, (int)B, (int)I,
                           (int)H, reset_after);
 }
 
@@ -158,7 +159,7 @@ void gru_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object 
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::gru_backward<T>(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdgx, pdgh, pdt, pdy, pdhn, px, pwi, pwh, phs, pg,
+  rnnfast_dispatch::kernels<T>().gru_backward(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdgx, pdgh, pdt, pdy, pdhn, px, pwi, pwh, phs, pg,
                            phn, pl, (int)Tn, (int)B, (int)I, (int)H, reset_after);
 }
 
@@ -181,7 +182,7 @@ void gru_cell_forward_t(py::object h_new, py::object gates, py::object hn, py::o
   if (pout == ph) throw py::value_error("h_new must not alias h");
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::gru_cell_forward<T>(pout, pg, phn, pgh, px, ph, pwi, pwh, pbi, pbh, (int)B, (int)I, (int)H, reset_after);
+  rnnfast_dispatch::kernels<T>().gru_cell_forward(pout, pg, phn, pgh, px, ph, pwi, pwh, pbi, pbh, (int)B, (int)I, (int)H, reset_after);
 }
 
 template <class T>
@@ -209,7 +210,7 @@ void gru_cell_backward_t(py::object dx, py::object dh, py::object dw_ih, py::obj
   const T* phn = Arg<T>::get(hn, "hn", {B, H}, false);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::gru_cell_backward<T>(pdx, pdh, pdwi, pdwh, pdbi, pdbh, pdgx, pdgh, pdt, pdhn, px, ph, pwi, pwh, pg, phn,
+  rnnfast_dispatch::kernels<T>().gru_cell_backward(pdx, pdh, pdwi, pdwh, pdbi, pdbh, pdgx, pdgh, pdt, pdhn, px, ph, pwi, pwh, pg, phn,
                                 (int)B, (int)I, (int)H, reset_after);
 }
 
@@ -250,7 +251,7 @@ void lstm_forward_t(py::object y, py::object h_n, py::object c_n, py::object hs,
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::lstm_forward<T>(py_, phn, pcn, phs, pcs, pg, pms, px, ph0, pc0, pwi, pwh, pbi, pbh, pwr, pl, (int)Tn,
+  rnnfast_dispatch::kernels<T>().lstm_forward(py_, phn, pcn, phs, pcs, pg, pms, px, ph0, pc0, pwi, pwh, pbi, pbh, pwr, pl, (int)Tn,
                            (int)B, (int)I, (int)H, (int)P);
 }
 
@@ -288,7 +289,7 @@ void lstm_backward_t(py::object dx, py::object dh0, py::object dc0, py::object d
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::lstm_backward<T>(pdx, pdh0, pdc0, pdwi, pdwh, pdbi, pdbh, pdwr, pdg, pdhs, pdy, pdhn, pdcn, px, pwi, pwh,
+  rnnfast_dispatch::kernels<T>().lstm_backward(pdx, pdh0, pdc0, pdwi, pdwh, pdbi, pdbh, pdwr, pdg, pdhs, pdy, pdhn, pdcn, px, pwi, pwh,
                             pwr, phs, pcs, pg, pms, pl, (int)Tn, (int)B, (int)I, (int)H, (int)P);
 }
 
@@ -316,7 +317,7 @@ void lstm_cell_forward_t(py::object h_new, py::object c_new, py::object gates, p
   if (pcnew == pc) throw py::value_error("c_new must not alias c");
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::lstm_cell_forward<T>(phnew, pcnew, pg, pm, px, ph, pc, pwi, pwh, pbi, pbh, pwr, (int)B, (int)I, (int)H,
+  rnnfast_dispatch::kernels<T>().lstm_cell_forward(phnew, pcnew, pg, pm, px, ph, pc, pwi, pwh, pbi, pbh, pwr, (int)B, (int)I, (int)H,
                                 (int)P);
 }
 
@@ -352,7 +353,7 @@ void lstm_cell_backward_t(py::object dx, py::object dh, py::object dc, py::objec
   const T* pm = proj ? Arg<T>::get(m, "m", {B, H}, false) : nullptr;
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::lstm_cell_backward<T>(pdx, pdh, pdc, pdwi, pdwh, pdbi, pdbh, pdwr, pdg, pdhn, pdcn, px, ph, pc, pcn, pwi,
+  rnnfast_dispatch::kernels<T>().lstm_cell_backward(pdx, pdh, pdc, pdwi, pdwh, pdbi, pdbh, pdwr, pdg, pdhn, pdcn, px, ph, pc, pcn, pwi,
                                  pwh, pwr, pg, pm, (int)B, (int)I, (int)H, (int)P);
 }
 
@@ -373,7 +374,7 @@ void rnn_forward_t(py::object y, py::object h_n, py::object hs, py::object x, py
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::rnn_forward<T>(py_, phn, phs, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn, (int)B, (int)I, (int)H, relu);
+  rnnfast_dispatch::kernels<T>().rnn_forward(py_, phn, phs, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn, (int)B, (int)I, (int)H, relu);
 }
 
 template <class T>
@@ -398,7 +399,7 @@ void rnn_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object 
   const int64_t* pl = lengths_arg(lengths, B, Tn);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::rnn_backward<T>(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdg, pdy, pdhn, px, pwi, pwh, phs, pl, (int)Tn, (int)B,
+  rnnfast_dispatch::kernels<T>().rnn_backward(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdg, pdy, pdhn, px, pwi, pwh, phs, pl, (int)Tn, (int)B,
                            (int)I, (int)H, relu);
 }
 
@@ -417,7 +418,7 @@ void rnn_cell_forward_t(py::object h_new, py::object x, py::object h, py::object
   if (pout == ph) throw py::value_error("h_new must not alias h");
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::rnn_cell_forward<T>(pout, px, ph, pwi, pwh, pbi, pbh, (int)B, (int)I, (int)H, relu);
+  rnnfast_dispatch::kernels<T>().rnn_cell_forward(pout, px, ph, pwi, pwh, pbi, pbh, (int)B, (int)I, (int)H, relu);
 }
 
 template <class T>
@@ -441,7 +442,7 @@ void rnn_cell_backward_t(py::object dx, py::object dh, py::object dw_ih, py::obj
   const T* pwh = Arg<T>::get(w_hh, "w_hh", {H, H}, false);
   require_blas();
   py::gil_scoped_release nogil;
-  rnnfast::rnn_cell_backward<T>(pdx, pdh, pdwi, pdwh, pdbi, pdbh, pdg, pdhn, px, ph, phn, pwi, pwh, (int)B, (int)I,
+  rnnfast_dispatch::kernels<T>().rnn_cell_backward(pdx, pdh, pdwi, pdwh, pdbi, pdbh, pdg, pdhn, px, ph, phn, pwi, pwh, (int)B, (int)I,
                                 (int)H, relu);
 }
 
@@ -483,7 +484,7 @@ void ctc_loss_t(py::object loss, py::object grad, py::object alpha, py::object b
     }
   }
   py::gil_scoped_release nogil;
-  rnnfast::ctc_loss<T>(pl, pg, pa, pb, plp, pt, pil, ptl, ps, (int)Tn, (int)B, (int)C, (int)Smax, (int)Smax2,
+  rnnfast_dispatch::kernels<T>().ctc_loss(pl, pg, pa, pb, plp, pt, pil, ptl, ps, (int)Tn, (int)B, (int)C, (int)Smax, (int)Smax2,
                        (int)blank, zero_infinity);
 }
 
@@ -522,7 +523,7 @@ void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores,
     throw py::error_already_set();
   }
   py::gil_scoped_release nogil;
-  rnnfast::ctc_beam_search<T>(pl, pn, ps, plp, pil, (int)Tn, (int)B, (int)C, (int)blank, beam_width, (int)top_k);
+  rnnfast_dispatch::kernels<T>().ctc_beam_search(pl, pn, ps, plp, pil, (int)Tn, (int)B, (int)C, (int)blank, beam_width, (int)top_k);
 }
 
 #define RNNFAST_DISPATCH(fn, key, ...)                                                  \
@@ -538,6 +539,7 @@ void ctc_beam_search_t(py::object labels, py::object lengths, py::object scores,
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled kernels (C++17). Arrays are allocated by the caller; see csrc/*.h.";
+  rnnfast_dispatch::init_module(m);  // chooses the instruction-set level (csrc/dispatch.h)
 
   m.def("set_blas", [](uintptr_t sgemm, uintptr_t dgemm, uintptr_t sgemv, uintptr_t dgemv) {
         blas().sgemm = reinterpret_cast<rnnfast::sgemm_t>(sgemm);
@@ -787,7 +789,7 @@ PYBIND11_MODULE(_core, m) {
                   throw py::value_error("ext[" + std::to_string(s) + "] = " + std::to_string(pe[s]) +
                                         " is outside [0, C=" + std::to_string(C) + ")");
               py::gil_scoped_release nogil;
-              rnnfast::ctc_prob_alpha_beta<T>(pa, pb, pg, py_, pe, ps, (int)Tn, (int)C, (int)S);
+              rnnfast_dispatch::kernels<T>().ctc_prob_alpha_beta(pa, pb, pg, py_, pe, ps, (int)Tn, (int)C, (int)S);
             });
           },
           py::arg("alpha"), py::arg("beta"), py::arg("gamma"), py::arg("y"), py::arg("ext"), py::arg("skip"),
@@ -827,7 +829,7 @@ PYBIND11_MODULE(_core, m) {
                 }
               }
               py::gil_scoped_release nogil;
-              rnnfast::ctc_prob_loss<T>(pl, pg, pgam, pw, py_, pt, pil, ptl, (int)Tn, (int)B, (int)C, (int)Lpad,
+              rnnfast_dispatch::kernels<T>().ctc_prob_loss(pl, pg, pgam, pw, py_, pt, pil, ptl, (int)Tn, (int)B, (int)C, (int)Lpad,
                                         (int)Smax, (int)blank);
             });
           },

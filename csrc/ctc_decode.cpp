@@ -12,13 +12,6 @@
 namespace rnnfast {
 namespace {
 
-// Hash table size for n nodes: the power of two >= 2n (load factor <= 1/2).
-inline int64_t beam_table_size(int64_t n) {
-  int64_t cap = 1;
-  while (cap < 2 * n) cap <<= 1;
-  return cap;
-}
-
 inline double lse(double a, double b) {
   if (a == -INFINITY) return b;
   if (b == -INFINITY) return a;
@@ -153,25 +146,6 @@ void item(int64_t* labels, int64_t* lengths, T* scores, const T* lp, int64_t ldt
 }
 
 }  // namespace
-
-int64_t ctc_beam_effective_width(int64_t Tn, int64_t beam_width, int64_t C) {
-  // distinct prefixes of at most Tn labels from C - 1 non-blank classes: 1 + (C-1) + ... + (C-1)^Tn
-  if (beam_width <= 1 || C <= 1) return std::max<int64_t>(1, std::min<int64_t>(beam_width, 1));
-  int64_t total = 1, power = 1;
-  for (int64_t l = 1; l <= Tn && total < beam_width; ++l) {
-    power = power > beam_width / (C - 1) ? beam_width : power * (C - 1);  // saturates at beam_width
-    total = std::min(beam_width, total + power);
-  }
-  return std::min(beam_width, total);
-}
-
-int64_t ctc_beam_scratch_bytes(int64_t Tn, int64_t W, int64_t C) {
-  const int64_t kMax = int64_t(1) << 62;
-  auto mul = [&](int64_t a, int64_t b) { return (a == 0 || b <= kMax / a) ? a * b : kMax; };
-  const int64_t nodes = std::min(kMax, mul(Tn, W) + 1);
-  const int64_t table = nodes >= (kMax >> 2) ? kMax : beam_table_size(nodes);
-  return std::min(kMax, mul(16, nodes) + mul(12, table) + mul(32, mul(W, C)) + mul(20, W));
-}
 
 template <class T>
 void ctc_beam_search(int64_t* labels, int64_t* lengths, T* scores, const T* log_probs, const int64_t* input_lengths,

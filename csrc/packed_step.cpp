@@ -2,6 +2,8 @@
 // where the build has them, the BLAS otherwise or when asked for (_core._set_step_product, tests).
 #include "packed_step.h"
 
+#include "dispatch.h"
+
 #include <atomic>
 
 namespace rnnfast {
@@ -18,6 +20,11 @@ std::atomic<int64_t>& packed_weights_made() {
   static std::atomic<int64_t> n{0};
   return n;
 }
-const char* packed_isa_name() { return packed::kIsa == 2 ? "avx512" : packed::kIsa == 1 ? "avx2" : "none"; }
+// A native build compiles this file with the kernels' flags; a dispatching build compiles it once for
+// the baseline, and the active level's table says which packed kernels its kernels have.
+const char* packed_isa_name() {
+  const int isa = packed::kIsa != 0 ? packed::kIsa : rnnfast_dispatch::active().packed_isa;
+  return isa == 2 ? "avx512" : isa == 1 ? "avx2" : "none";
+}
 
 }  // namespace rnnfast

@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="rnnfast", description="rnnfast: fast CPU RNN and CTC kernels for NumPy.")
-    parser.add_argument("--version", action="version", version=f"rnnfast {__version__}")
+    parser.add_argument("--version", action="store_true",
+                        help=f"print the version (rnnfast {__version__}) and exit; with --verbose, the configuration "
+                             "(rnnfast.show_config(): CPU capability, BLAS, threads, backends, build flags)")
+    parser.add_argument("--verbose", action="store_true", help="with --version: print the whole configuration")
     sub = parser.add_subparsers(dest="command", metavar="command")
     for name, spec in COMMANDS.items():
         mod, _, fn = spec.partition(":")
@@ -51,6 +54,16 @@ def main(argv=None) -> int:
     """Entry point of the ``rnnfast`` script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        if args.verbose:
+            from ._config import show_config
+
+            show_config()
+        else:
+            print(f"rnnfast {__version__}")
+        return 0
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
