@@ -384,11 +384,11 @@ def test_shrunk_cache_raises(backend):
     with rnnfast.use_backend(backend):
         y, _, cache = F.gru_forward(x, None, rng.standard_normal((15, 2)), rng.standard_normal((15, 5)))
         cache.hs = cache.hs[:2].copy()
-        with pytest.raises(ValueError, match=r"hs: expected shape \(5, 3, 5\), got \(2, 3, 5\)"):
+        with pytest.raises(ValueError, match=r"hs\b.*shape \(5, 3, 5\).*got .*\(2, 3, 5\)"):
             F.gru_backward(np.ones_like(y), None, cache)
         y, _, _, cache = F.lstm_forward(x, None, None, rng.standard_normal((20, 2)), rng.standard_normal((20, 5)))
         cache.gates = np.ascontiguousarray(cache.gates[:, :, :7])
-        with pytest.raises(ValueError, match=r"gates: expected shape \(4, 3, 20\)"):
+        with pytest.raises(ValueError, match=r"gates\b.*shape \(4, 3, 20\)"):
             F.lstm_backward(np.ones_like(y), None, None, cache)
 
 

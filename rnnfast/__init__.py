@@ -13,6 +13,7 @@ from ._backend import (
     set_backend,
     use_backend,
 )
+from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "nn",
     "set_backend",
     "set_num_threads",
+    "show_config",
     "use_backend",
 ]
 
