@@ -604,7 +604,7 @@ PYBIND11_MODULE(_core, m) {
 #ifdef _OPENMP
         return omp_get_max_threads();
 #else
-        return 1;
+        return rnnfast::team_threads();
 #endif
       });
   m.attr("has_openmp") =

@@ -35,7 +35,7 @@ def _core_info() -> dict:
         "cpu_best": _core._cpu_best(),
         "compiled": {name: flags for name, flags in _core._cpu_capabilities_compiled()},
         "build": dict(_core._build_info()),
-        "openmp_threads": _core.get_num_threads(),
+        "openmp_threads": _core.get_num_threads() if _core.has_openmp else None,
         "team_threads": _core.get_team_threads(),
     }
 
@@ -136,7 +136,8 @@ def _format(c: dict) -> str:
         lines.append("  (* the BLAS the cpp and numba kernels call: SciPy's)")
     t = c["threads"]
     lines.append(f"Threads: rnnfast {t['rnnfast']}, usable CPUs {t['cpus_usable']} of {t['cpus']}"
-                 + (f", OpenMP {core['openmp_threads']}, teams {core['team_threads']}" if "error" not in core else ""))
+                 + ((f", OpenMP {core['openmp_threads']}" if core.get("openmp_threads") else "")
+                    + f", teams {core['team_threads']}" if "error" not in core else ""))
     be = c["backends"]
     lines.append(f"Backends: {', '.join(be['available']) or 'none'} (default {be['default']})")
     for name, why in be["missing"].items():
