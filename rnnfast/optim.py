@@ -182,6 +182,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
+    def _scratch(self, like: np.ndarray) -> np.ndarray:
+        """A scratch array shaped as ``like``: a view of one buffer per dtype, kept across steps."""
+        bufs = self.__dict__.setdefault("_scratch_bufs", {})
+        buf = bufs.get(like.dtype)
+        if buf is None or buf.size < like.size:
+            buf = bufs[like.dtype] = np.empty(like.size, like.dtype)
+        return buf[:like.size].reshape(like.shape)
+
     def _update_group(self, group) -> None:
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         for p, grad in self._grads(group):
@@ -201,18 +209,27 @@ class Adam(Optimizer):
                 else:
                     g = g + wd * p.data
             m, v = st["exp_avg"], st["exp_avg_sq"]
-            m += (1 - b1) * (g - m)            # torch's lerp for weight < 0.5
+            # the same operations as torch, in place in one scratch array (no temporaries)
+            w = self._scratch(p.data)
+            np.subtract(g, m, out=w)
+            w *= 1 - b1
+            m += w                             # torch's lerp for weight < 0.5
             v *= b2
-            v += (1 - b2) * (g * g)
+            np.multiply(g, g, out=w)
+            w *= 1 - b2
+            v += w
             bc1 = 1 - b1 ** t
             bc2_sqrt = (1 - b2 ** t) ** 0.5
             if group["amsgrad"]:
                 vmax = st["max_exp_avg_sq"]
                 np.maximum(vmax, v, out=vmax)
                 v = vmax
-            denom = np.sqrt(v) / bc2_sqrt
-            denom += eps
-            p.data += (-(lr / bc1)) * (m / denom)
+            np.sqrt(v, out=w)
+            w /= bc2_sqrt
+            w += eps                           # denom
+            np.divide(m, w, out=w)
+            w *= -(lr / bc1)
+            p.data += w
 
 
 class AdamW(Adam):

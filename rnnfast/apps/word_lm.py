@@ -34,6 +34,9 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..nn.layers import blas_matmul, scatter_add_rows_
+from ..nn.loss import softmax_cross_entropy_
+
 UNK = "<unk>"
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[0-9]+|[^\sa-z0-9]")
 
@@ -192,7 +195,8 @@ class WordLM:
         if m_out is not None:
             y = y * m_out
         h = y.reshape(-1, self.H)
-        logits = h @ E.T + self.decoder_bias.data       # tied softmax
+        logits = blas_matmul(h, E.T)                   # tied softmax, on the kernels' BLAS pool
+        logits += self.decoder_bias.data
         self._cache = (ids, m_in, m_out, h)
         return logits, state
 
@@ -201,8 +205,8 @@ class WordLM:
         E = self.embedding.data
         T, B = ids.shape
         self.decoder_bias.accumulate(dlogits.sum(0))
-        dE = dlogits.T @ h                               # decoder's use of E
-        dy = (dlogits @ E).reshape(T, B, self.H)
+        dE = blas_matmul(dlogits.T, h)                   # decoder's use of E
+        dy = blas_matmul(dlogits, E).reshape(T, B, self.H)
         if m_out is not None:
             dy *= m_out
         if self.cfg.cell == "lstm":
@@ -211,23 +215,14 @@ class WordLM:
             dx, _ = self.rnn.backward(dy, None)
         if m_in is not None:
             dx *= m_in
-        np.add.at(dE, ids.reshape(-1), dx.reshape(-1, self.H))  # embedding lookup's use of E
+        scatter_add_rows_(dE, ids, dx)                   # embedding lookup's use of E
         self.embedding.accumulate(dE)
 
 
 def cross_entropy(logits: np.ndarray, targets: np.ndarray):
-    """Mean next-token cross-entropy and its gradient w.r.t. the logits (N, V)."""
-    n = len(targets)
-    rows = np.arange(n)
-    m = logits.max(1, keepdims=True)
-    e = np.subtract(logits, m)
-    picked = e[rows, targets].astype(np.float64)     # z of the targets
-    np.exp(e, out=e)                                 # one exp pass; e becomes the gradient in place
-    s = e.sum(1, keepdims=True)
-    loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - picked))
-    e *= (1.0 / (s * n)).astype(e.dtype)             # softmax / n
-    e[rows, targets] -= e.dtype.type(1.0 / n)
-    return loss, e
+    """Mean next-token cross-entropy and its gradient w.r.t. the logits (N, V) (``logits`` is
+    kept; the training step uses :func:`rnnfast.nn.loss.softmax_cross_entropy_`, which overwrites it)."""
+    return softmax_cross_entropy_(np.array(logits, order="C"), targets)
 
 
 def _detach(state):
@@ -242,7 +237,7 @@ def evaluate(model: WordLM, data: np.ndarray, bptt: int) -> float:
     for i in range(0, data.shape[0] - 1, bptt):
         seq = min(bptt, data.shape[0] - 1 - i)
         logits, state = model.forward(data[i:i + seq], state)
-        loss, _ = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+        loss, _ = softmax_cross_entropy_(logits, data[i + 1:i + 1 + seq].reshape(-1))
         tot += loss * seq * data.shape[1]
         n += seq * data.shape[1]
     model.train(True)
@@ -282,8 +277,8 @@ def train_epoch(model: WordLM, data: np.ndarray, opt, cfg: Config, progress=None
         for p in model.parameters():
             p.grad = None
         logits, state = model.forward(data[i:i + seq], state)
-        loss, d = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
-        model.backward(d.astype(logits.dtype, copy=False))
+        loss, d = softmax_cross_entropy_(logits, data[i + 1:i + 1 + seq].reshape(-1))  # d is logits
+        model.backward(d)
         if cfg.clip:
             optim.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
@@ -449,7 +444,7 @@ def compare_epoch_time(model: WordLM, data: np.ndarray, cfg: Config, threads: in
             for p in ours.parameters():
                 p.grad = None
             logits, oh[0] = ours.forward(data[i:i + seq], _detach(oh[0]))
-            _, d = cross_entropy(logits, data[i + 1:i + 1 + seq].reshape(-1))
+            _, d = softmax_cross_entropy_(logits, data[i + 1:i + 1 + seq].reshape(-1))
             ours.backward(d)
             if cfg.clip:
                 optim.clip_grad_norm_(ours.parameters(), cfg.clip)

@@ -26,6 +26,70 @@ def _dtype(dtype) -> np.dtype:
     return dt
 
 
+def _fortran_operand(x: np.ndarray):
+    """(array, trans) with op(array) == x and array Fortran-contiguous, without a copy if x is
+    C- or Fortran-contiguous (the BLAS wrapper copies anything else)."""
+    if x.flags.f_contiguous:
+        return x, 0
+    if x.flags.c_contiguous:
+        return x.T, 1
+    return np.asfortranarray(x), 0
+
+
+def blas_matmul(a: np.ndarray, b: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``a @ b`` for 2-D float32/float64 arrays through SciPy's BLAS, the BLAS (and thread pool)
+    that rnnfast's compiled kernels use; NumPy's ``@`` calls NumPy's own OpenBLAS, a second thread
+    pool whose idle threads spin beside the first one's.
+
+    a (m, k), b (k, n): C- or Fortran-contiguous, transposed views included (no copies then).
+    out: optional C-contiguous (m, n) array of the same dtype, written in place. Returns the
+    (m, n) product (``out`` if given, else a new C-contiguous array)."""
+    from scipy.linalg import blas
+
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"blas_matmul: shapes {a.shape} and {b.shape} do not chain")
+    if a.dtype != b.dtype or a.dtype not in _FLOATS:
+        raise TypeError(f"blas_matmul: expected two float32 or two float64 arrays, got {a.dtype} and {b.dtype}")
+    gemm = blas.sgemm if a.dtype == np.float32 else blas.dgemm
+    if a.shape[0] == 0 or b.shape[1] == 0 or a.shape[1] == 0:
+        r = np.zeros((a.shape[0], b.shape[1]), a.dtype)
+        if out is None:
+            return r
+        out[...] = r
+        return out
+    # C = a b in C order is C^T = b^T a^T in Fortran order
+    fa, ta = _fortran_operand(b.T)
+    fb, tb = _fortran_operand(a.T)
+    if out is None:
+        return gemm(1.0, fa, fb, trans_a=ta, trans_b=tb).T
+    if out.shape != (a.shape[0], b.shape[1]) or out.dtype != a.dtype or not out.flags.c_contiguous:
+        raise ValueError(f"blas_matmul: out must be C-contiguous {(a.shape[0], b.shape[1])} {a.dtype}, got "
+                         f"{out.shape} {out.dtype}")
+    c = gemm(1.0, fa, fb, beta=0.0, c=out.T, trans_a=ta, trans_b=tb, overwrite_c=1)
+    if not np.shares_memory(c, out):  # the wrapper made a copy after all
+        out[...] = c.T
+    return out
+
+
+def scatter_add_rows_(g: np.ndarray, ids: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """``g[ids[i]] += dy[i]`` for every i, repeated ids summed (``np.add.at(g, ids, dy)``), IN PLACE.
+
+    Sorts the ids once and sums each id's rows with one ``np.add.reduceat``: rows of the same id
+    are added in their original order, and each row of ``g`` is touched once, where
+    ``np.add.at`` makes one small indexed update per row of ``dy``.
+
+    g (V, D); ids (N,) integers in [0, V); dy (N, D) of g's dtype. Returns g."""
+    ids = np.asarray(ids).reshape(-1)
+    if ids.size == 0:
+        return g
+    dy = dy.reshape(ids.size, -1)
+    order = np.argsort(ids, kind="stable")
+    s = ids[order]
+    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    g[s[starts]] += np.add.reduceat(dy[order], starts, axis=0)
+    return g
+
+
 def _need(cache, who):
     if cache is None:
         raise RuntimeError(f"{who}.backward called before forward")
@@ -107,8 +171,7 @@ class Embedding(Module):
         dy = as_float_array("dy", dy, None, self.dtype)
         if dy.shape != ids.shape + (self.embedding_dim,):
             raise ValueError(f"dy: expected shape {ids.shape + (self.embedding_dim,)}, got {dy.shape}")
-        g = np.zeros_like(self.weight.data)
-        np.add.at(g, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        g = scatter_add_rows_(np.zeros_like(self.weight.data), ids, dy)
         if self.padding_idx is not None:
             g[self.padding_idx] = 0
         self.weight.accumulate(g)

@@ -12,8 +12,71 @@ from .._validate import as_float_array
 from ._module import Module
 from .layers import log_softmax
 
-__all__ = ["CrossEntropyLoss", "MSELoss", "CTCLoss"]
+__all__ = ["CrossEntropyLoss", "MSELoss", "CTCLoss", "softmax_cross_entropy_"]
 _REDUCTIONS = ("none", "sum", "mean")
+
+
+def softmax_cross_entropy_(logits: np.ndarray, targets: np.ndarray, bias_grad: Optional[np.ndarray] = None,
+                           block_rows: int = 32):
+    """Mean cross-entropy of class-index ``targets`` under ``softmax(logits)``, and its gradient,
+    written over ``logits`` IN PLACE (no temporary of the logits' size).
+
+    Equals ``torch.nn.functional.cross_entropy(logits, targets)`` (reduction "mean") and its
+    gradient ``(softmax(logits) - onehot(targets)) / N``. The rows are processed in blocks of
+    ``block_rows`` so that the max, exp, sum and scaling passes of a block run while it is in
+    cache. The loss is accumulated in float64.
+
+    Parameters
+    ----------
+    logits : (N, C) float32 or float64, C-contiguous; overwritten by the gradient.
+    targets : (N,) integers in [0, C).
+    bias_grad : optional (C,) array of the logits' dtype; the gradient's column sums (the
+        gradient of a bias added to every row of the logits) are ADDED to it.
+    block_rows : rows per cache block.
+
+    Returns
+    -------
+    loss : float
+    grad : the ``logits`` array, now holding d loss / d logits.
+    """
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.dtype not in (np.float32, np.float64):
+        raise TypeError(f"logits: expected a 2-D float32/float64 array, got "
+                        f"{getattr(logits, 'shape', None)} {getattr(logits, 'dtype', type(logits).__name__)}")
+    if not logits.flags.c_contiguous:
+        raise ValueError("logits: expected a C-contiguous array (it is overwritten by the gradient)")
+    N, C = logits.shape
+    t = np.asarray(targets)
+    if t.dtype.kind not in "iu" or t.shape != (N,):
+        raise ValueError(f"targets: expected integers of shape ({N},), got {t.shape} {t.dtype}")
+    if N == 0:
+        raise ValueError("logits: need at least one row")
+    if t.min() < 0 or t.max() >= C:
+        raise ValueError(f"targets: class indices must be in [0, {C}), got min {t.min()}, max {t.max()}")
+    if bias_grad is not None and (bias_grad.shape != (C,) or bias_grad.dtype != logits.dtype):
+        raise ValueError(f"bias_grad: expected shape ({C},) {logits.dtype}, got {bias_grad.shape} {bias_grad.dtype}")
+    dt = logits.dtype.type
+    inv_n = 1.0 / N
+    total = 0.0
+    nb = max(1, int(block_rows))
+    m = np.empty((nb, 1), logits.dtype)
+    s = np.empty((nb, 1), logits.dtype)
+    for r0 in range(0, N, nb):
+        r1 = min(N, r0 + nb)
+        k = r1 - r0
+        blk, tb, mb, sb = logits[r0:r1], t[r0:r1], m[:k], s[:k]
+        rows = np.arange(k)
+        np.max(blk, axis=1, keepdims=True, out=mb)
+        blk -= mb
+        total -= float(blk[rows, tb].sum(dtype=np.float64))   # - z of the targets
+        np.exp(blk, out=blk)
+        np.sum(blk, axis=1, keepdims=True, out=sb)
+        total += float(np.log(sb.astype(np.float64)).sum())
+        np.divide(dt(inv_n), sb, out=sb)                       # softmax / N
+        blk *= sb
+        blk[rows, tb] -= dt(inv_n)
+        if bias_grad is not None:
+            bias_grad += blk.sum(0)
+    return total * inv_n, logits
 
 
 def _check_reduction(r):
