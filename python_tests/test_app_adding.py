@@ -10,17 +10,10 @@ import os
 import numpy as np
 import pytest
 
+from conftest import rel_err
 from rnnfast.apps import adding as A
 
 torch = pytest.importorskip("torch")
-
-
-def rel_err(a, b):
-    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
-    a = np.asarray(a, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    den = np.abs(b).max()
-    return np.abs(a - b).max() / (den if den > 0 else 1.0)
 
 
 # ------------------------------------------------------------------------------------------ data

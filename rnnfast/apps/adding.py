@@ -34,6 +34,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .. import functional as F
+from .. import init as _init
+from .. import set_num_threads
+from ..nn.clockwork import ClockworkRNN, Module, Parameter
+
 SUCCESS_TOL = 0.1
 MODEL_NAMES = ("simple_rnn", "lstm", "alarmwork")
 DISPLAY = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "alarmwork": "AlarmworkNet"}
@@ -126,9 +131,6 @@ def mse_loss(y: np.ndarray, t: np.ndarray):
 
 
 # ========================================================================================== models
-from .. import functional as F  # noqa: E402
-from .. import init as _init  # noqa: E402
-from ..nn.clockwork import ClockworkRNN, Module, Parameter  # noqa: E402
 
 
 def _param(shape, dtype) -> "Parameter":
@@ -659,9 +661,7 @@ def time_epochs(protocol: Protocol, threads: int, repeats: int = 3, seed: int = 
     import torch
     from tqdm.auto import tqdm
 
-    from .. import _threads
-
-    _threads.set_num_threads(threads)
+    set_num_threads(threads)
     torch.set_num_threads(threads)
     dtype = np.dtype(protocol.dtype)
     rows = []
