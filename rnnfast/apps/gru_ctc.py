@@ -21,6 +21,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ._cli import call, need_torch, select_backend
+
 
 # ------------------------------------------------------------------------------------------ data
 @dataclass
@@ -278,9 +280,9 @@ def write_results(res: dict, out: str) -> None:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(h["epoch"], h["train_loss"], label="rnnfast")
+        ax.plot(h["epoch"], h["train_loss"], "o-", ms=3, label="rnnfast")  # markers: one epoch is one point
         if "torch" in res:
-            ax.plot(h["epoch"], res["torch"]["train_loss"], "--", label="PyTorch")
+            ax.plot(h["epoch"], res["torch"]["train_loss"], "s--", ms=3, label="PyTorch")
         ax.set_xlabel("epoch")
         ax.set_ylabel("CTC loss (mean)")
         ax.set_yscale("log")
@@ -320,8 +322,9 @@ def main_args(args) -> int:
         if getattr(args, k) < 1:
             print(f"rnnfast train gru-ctc: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    if args.backend:
-        rnnfast.set_backend(args.backend)
+    select_backend(args.backend)
+    if args.compare_torch:
+        need_torch("--compare-torch")
     rnnfast.set_num_threads(args.threads)
     cfg = Config(Task(num_labels=args.labels, noise=args.noise), args.n_train, args.n_valid, args.hidden, args.layers,
                  args.epochs, args.batch_size, args.lr, 5.0, args.beam, args.seed, args.threads)
@@ -332,7 +335,7 @@ def main_args(args) -> int:
 def main(argv=None) -> int:
     p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.gru_ctc", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
-    return main_args(p.parse_args(argv))
+    return call(main_args, p.parse_args(argv), "python -m rnnfast.apps.gru_ctc")
 
 
 if __name__ == "__main__":
