@@ -94,6 +94,9 @@ def test_sequence_length_zero_raises_as_torch(backend, kind):
 def test_huge_sizes_give_a_memory_error_naming_them(kind):
     with pytest.raises(MemoryError, match=r"hidden_size=4294967296"):
         getattr(nn, kind)(3, 2 ** 32)
+    if kind == "GRU":  # each layer is small: refused before allocating layer after layer
+        with pytest.raises(MemoryError, match=r"num_layers=18446744073709551617"):
+            nn.GRU(3, 4, num_layers=2 ** 64 + 1)
 
 
 @pytest.mark.parametrize("kind", sorted(SEQ))

@@ -61,7 +61,6 @@ def run_pair(kind, ours, theirs, x, lengths=None, seed=1, use_h0=True):
     got.update({"grad." + n: p.grad for n, p in ours.named_parameters()})
     # torch
     xt = torch.from_numpy(x).requires_grad_(True)
-    args = []
     h0t = torch.from_numpy(h0).requires_grad_(True) if use_h0 else None
     c0t = torch.from_numpy(c0).requires_grad_(True) if use_h0 else None
     inp = xt

@@ -244,11 +244,12 @@ def run(cfg: Config, out: Optional[str], progress: bool = True, compare_torch: b
         ler = evaluate(model, valid, cfg.batch_size)
         for k, v in (("epoch", ep), ("train_loss", tot / len(ep_order)), ("valid_ler", ler), ("epoch_s", secs)):
             hist[k].append(v)
-        print(f"epoch {ep:2d}  loss {tot / len(ep_order):7.4f}  greedy LER {100 * ler:5.2f}%  {secs:5.1f} s", flush=True)
+        print(f"epoch {ep:2d}  loss {tot / len(ep_order):7.4f}  greedy LER {100 * ler:5.2f}%  {secs:5.1f} s",
+              flush=True)
     res = {"config": asdict(cfg), "history": hist, "train_s": time.perf_counter() - t_start,
            "greedy_ler": hist["valid_ler"][-1], "beam_ler": evaluate(model, valid, cfg.batch_size, cfg.beam)}
-    print(f"final: greedy LER {100 * res['greedy_ler']:.2f}%, beam (width {cfg.beam}) LER {100 * res['beam_ler']:.2f}%, "
-          f"training {res['train_s']:.0f} s")
+    print(f"final: greedy LER {100 * res['greedy_ler']:.2f}%, beam (width {cfg.beam}) LER "
+          f"{100 * res['beam_ler']:.2f}%, training {res['train_s']:.0f} s")
     if compare_torch:
         t = torch_run(CTCModel(cfg.task.features, cfg.hidden, cfg.layers, cfg.task.num_labels + 1, seed=cfg.seed),
                       train, valid, cfg, order)

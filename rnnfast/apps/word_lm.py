@@ -545,7 +545,8 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
                 g["lr"] *= cfg.lr_decay
         best = min(best, ppl)
     res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
-           "history": history, "best_valid_ppl": best, "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
+           "history": history, "best_valid_ppl": best,
+           "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
            "median_epoch_s": float(np.median(history["epoch_s"])),
            "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
     if compare_torch:
@@ -624,7 +625,8 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
-    p.add_argument("--compare-torch", action="store_true", help="also time training epochs of the same model in PyTorch, interleaved with ours")
+    p.add_argument("--compare-torch", action="store_true",
+                   help="also time training epochs of the same model in PyTorch, interleaved with ours")
     p.add_argument("--train-torch", action="store_true",
                    help="train the same model in PyTorch instead (same corpus, initial weights, batches, clipping, "
                         "Adam, schedule and validation), the reference rnnfast's training is checked against")

@@ -28,6 +28,12 @@ __all__ = ["draw_cases", "Fuzzer", "run_case", "OUTCOMES", "describe", "dumps"]
 def entry_points():
     from ._targets import ENTRIES
 
+    return [e for e in ENTRIES if not e.startswith("_")]
+
+
+def _all_entries():
+    from ._targets import ENTRIES
+
     return list(ENTRIES)
 
 
@@ -112,7 +118,8 @@ class Fuzzer:
             total.update(c)
             lines.append(f"{ep + ' [' + be + ']':<{w0}} " + f"{sum(c.values()):>15} " +
                          " ".join(f"{c[o]:>15}" for o in OUTCOMES))
-        lines.append(f"{'total':<{w0}} " + f"{sum(total.values()):>15} " + " ".join(f"{total[o]:>15}" for o in OUTCOMES))
+        lines.append(f"{'total':<{w0}} " + f"{sum(total.values()):>15} " +
+                     " ".join(f"{total[o]:>15}" for o in OUTCOMES))
         return "\n".join(lines)
 
     def report(self, unknown_only=False) -> str:
@@ -139,7 +146,8 @@ def fuzz(minutes=None, calls=None, entry_filter=None, backends=None, workers=1, 
     spent (one round without either). Returns the :class:`Fuzzer` with its counts and findings."""
     import rnnfast
 
-    eps = [e for e in entry_points() if entry_filter is None or re.search(entry_filter, e)]
+    listed = entry_points() if entry_filter is None or not entry_filter.startswith("_") else _all_entries()
+    eps = [e for e in listed if entry_filter is None or re.search(entry_filter, e)]
     backends = backends or rnnfast.available_backends()
     fz = Fuzzer(backends, workers, timeout, threads, known)
     t_end = time.monotonic() + 60 * minutes if minutes else None
@@ -152,7 +160,8 @@ def fuzz(minutes=None, calls=None, entry_filter=None, backends=None, workers=1, 
         while True:
             for ep in eps:
                 for be in backends:
-                    yield from draw_cases(ep, be, per_batch, zlib.crc32(f"{seed}:{rnd}:{ep}:{be}".encode()) & 0x7FFFFFFF)
+                    s = zlib.crc32(f"{seed}:{rnd}:{ep}:{be}".encode()) & 0x7FFFFFFF
+                    yield from draw_cases(ep, be, per_batch, s)
                 if progress:
                     progress(fz, rnd, ep)
             rnd += 1

@@ -1,7 +1,8 @@
 """Worker processes that run cases, so that a crash or a hang is counted, not fatal.
 
 Workers are forked from a fork server that only imported rnnfast (no state inherited from a
-parent that ran threaded code; "spawn" where there is no fork server). Each receives batches of cases and answers one result per case,
+parent that ran threaded code; "spawn" where there is no fork server). Each receives batches of
+cases and answers one result per case,
 so when a worker dies (a signal, an abort) the case it was running is known: it is counted as a
 crash, the worker is replaced and the rest of its batch goes to the queue again. A case that
 takes longer than ``timeout`` seconds is a hang: its worker is killed and replaced.

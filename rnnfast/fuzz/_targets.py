@@ -417,6 +417,30 @@ def call_mytorch_gru(a):
     return h_t, dx, dh, [getattr(c, "d" + n) for n in _GRU_W]
 
 
+# ------------------------------------------------------------------------ self-test (not listed)
+def call_selftest(a):
+    """Misbehaves on purpose, so the tests can check that the fuzzer counts each outcome."""
+    import os
+    import time
+
+    import numpy as np
+
+    import rnnfast
+
+    how = a["how"]
+    if how == "abort":
+        os.abort()
+    if how == "sleep":
+        time.sleep(3600)
+    if how == "unclear":
+        raise KeyError(0)
+    if how == "clear":
+        raise ValueError("how: refused")
+    if how == "mismatch":
+        return np.full(2, 1.0 if rnnfast.get_backend() == "numpy" else 2.0)
+    return np.ones(2)
+
+
 # ------------------------------------------------------------------------------------ table
 def _entries():
     """name -> (strategy, call, parameter names besides the drawn ones)."""
@@ -440,6 +464,8 @@ def _entries():
         e[f"nn.{kind}"] = (cell_args(kind), call_cell(kind), ("hx", "seed"))
     e["mytorch.RNNCell"] = (mytorch_rnn_args(), call_mytorch_rnn, ("h_t", "h_prev_l"))
     e["mytorch.GRUCell"] = (mytorch_gru_args(), call_mytorch_gru, ())
+    for how in ("ok", "abort", "sleep", "unclear", "clear", "mismatch"):
+        e[f"_selftest.{how}"] = (st.just({"how": _val(how)}), call_selftest, ())
     return e
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -51,6 +52,19 @@ def dropout_mask(rng, shape, p: float, dtype) -> np.ndarray:
     if keep <= 0.0:
         return np.zeros(shape, dtype)
     return (rng.random(shape) < keep).astype(dtype) / np.dtype(dtype).type(keep)
+
+
+def check_parameter_bytes(who: str, n_elements: int, dtype) -> None:
+    """MemoryError naming the sizes when the parameters would not fit in this machine's memory
+    (checked before allocating: a huge ``num_layers`` would otherwise allocate layer after layer)."""
+    need = int(n_elements) * np.dtype(dtype).itemsize
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 1 << 50
+    if need > have:
+        raise MemoryError(f"{who}: the parameters would need {need / 2**30:.3g} GiB, more than this machine's "
+                          f"{have / 2**30:.3g} GiB")
 
 
 def allocating(who: str):

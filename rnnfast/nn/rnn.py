@@ -20,7 +20,7 @@ import numpy as np
 from .. import _buffers as _buf
 from .. import functional as F
 from .._validate import as_float_array, as_lengths, check_shape
-from ._args import allocating, bool_arg, dropout_mask, dtype_arg, int_arg, prob_arg
+from ._args import allocating, bool_arg, check_parameter_bytes, dropout_mask, dtype_arg, int_arg, prob_arg
 from ._module import Module, Parameter
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
@@ -70,8 +70,10 @@ class _RNNBase(Module):
         P = proj_size or hidden_size
         k = 1.0 / math.sqrt(hidden_size)
         self._names = []  # per (layer, direction): the parameter names in torch's order
-        with allocating(f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size}, "
-                        f"num_layers={num_layers})"):
+        who = f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size}, num_layers={num_layers})"
+        per_dir = G * (max(input_size, P * D) + P + 2) + proj_size * hidden_size
+        check_parameter_bytes(who, num_layers * D * per_dir, self.dtype)
+        with allocating(who):
             self._init_parameters(D, G, P, k)
         self._cache = None
 
@@ -392,7 +394,9 @@ class _CellBase(Module):
         rng = np.random.default_rng(seed)
         G, k = gates * hidden_size, 1.0 / math.sqrt(hidden_size) if hidden_size else 0.0
         u = lambda *s: Parameter(rng.uniform(-k, k, s).astype(self.dtype))  # noqa: E731
-        with allocating(f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size})"):
+        who = f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size})"
+        check_parameter_bytes(who, G * (input_size + hidden_size + 2), self.dtype)
+        with allocating(who):
             self.weight_ih = u(G, input_size)
             self.weight_hh = u(G, hidden_size)
             if self.bias:
