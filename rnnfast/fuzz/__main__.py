@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -43,6 +44,8 @@ def main(argv=None) -> int:
         return 0 if outcome in ("ok", "raised-clear") else 1
     if args.minutes is None and args.calls is None:
         args.minutes = 1.0
+    # a terminated run still stops its workers and fork server (fuzz() closes them on the way out)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     t0 = time.monotonic()
 
     last = [0.0]

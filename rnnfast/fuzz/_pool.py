@@ -95,23 +95,27 @@ class Pool:
         self.workers[self.workers.index(w)] = _Worker(self.ctx, self.threads, w.backend)
         self.restarts += 1
 
-    def run(self, cases, on_result, stop=None):
-        """Run the cases of the iterable ``cases`` (drawn lazily, while workers run) until it ends
-        or ``stop()`` is true."""
-        cases = iter(cases)
+    def run(self, sources, on_result, stop=None):
+        """Run the cases of ``sources`` (an iterable of cases, or ``{backend: iterable}`` so that
+        each backend's workers go at their own pace), drawn lazily while workers run, until the
+        iterables end or ``stop()`` is true."""
+        if not isinstance(sources, dict):
+            sources = {None: sources}
+        sources = {k: iter(v) for k, v in sources.items()}
         queues = collections.defaultdict(collections.deque)
-        exhausted = False
+        n_workers = collections.Counter(w.backend for w in self.workers)
         while True:
-            while not exhausted and sum(len(q) for q in queues.values()) < 4 * self.batch * len(self.workers):
-                if stop is not None and stop():
-                    exhausted = True
-                    break
-                case = next(cases, None)
-                if case is None:
-                    exhausted = True
-                    break
-                queues[case["backend"]].append(case)
-            if exhausted and not any(queues.values()) and not any(w.pending for w in self.workers):
+            for key in list(sources):
+                while key in sources:
+                    short = [be for be in n_workers if len(queues[be]) < 2 * self.batch * n_workers[be]]
+                    if (key is not None and key not in short) or (key is None and not short):
+                        break
+                    case = None if (stop is not None and stop()) else next(sources[key], None)
+                    if case is None:
+                        del sources[key]
+                        break
+                    queues[case["backend"]].append(case)
+            if not sources and not any(queues.values()) and not any(w.pending for w in self.workers):
                 return
             for w in self.workers:
                 q = queues[w.backend]
