@@ -47,7 +47,8 @@ def test_known_finding_is_fixed(case_id):
                        text=True, timeout=300)
     if r.returncode != 0:  # its outcome line, or how the process died
         lines = r.stdout.strip().splitlines()
-        pytest.xfail(f"{reason}: " + (lines[1][:300] if len(lines) > 1 else f"exit code {r.returncode}"))
+        died = f"exit code {r.returncode}" if r.returncode > 0 else f"killed by signal {-r.returncode}"
+        pytest.xfail(f"{reason}: {died}" + (f" (after: {lines[1][:300]})" if len(lines) > 1 else ""))
 
 
 # ------------------------------------------------------------------------- the fuzzer's own machinery

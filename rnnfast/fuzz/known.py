@@ -15,6 +15,8 @@ KNOWN = [
     (r"functional\.(lstm|rnn|gru)\w*|nn\.\w+|mytorch\.\w+", "cpp", "crash", r".", _HEAP),
     (r"\(worker exit\)", "-", "crash", r".", _HEAP + " (heap damage detected when the worker exits)"),
     (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "mismatch", r"modified its input", _HEAP),
+    (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "unclear-message",
+     r"negative dimensions|array is too big|Maximum allowed dimension", _HEAP + " (a cache overwritten)"),
     # silent differences between backends
     (r"functional\.rnn\w*|nn\.RNN\w*", "cpp|numba", "mismatch", r"NaN at",
      "ReLU RNN (cpp, numba) maps NaN pre-activations to 0; the numpy backend and torch propagate NaN"),
@@ -24,8 +26,8 @@ KNOWN = [
      "CTC with -inf log-probs: cpp/numba give finite gradients, the numpy backend (like torch) NaN"),
     # messages that name no argument (rnnfast/ctc.py, rnnfast/ctc_prob.py)
     (r"ctc\.(ctc_loss\w*|greedy_decode|beam_search)|ctc_prob\.(prob_ctc_loss|extend_target_with_blank)", ".*",
-     "unclear-message", r"int\(\) argument|invalid literal for int|cannot convert float NaN|cannot be interpreted as an "
-     r"integer|Python int too large|object is not iterable", _INT),
+     "unclear-message", r"int\(\) argument|invalid literal for int|cannot convert float NaN|cannot be interpreted "
+     r"as an integer|Python int too large|object is not iterable", _INT),
     (r"ctc\.log_softmax", ".*", "unclear-message",
      r"zero-size array|cannot be interpreted as an integer|logits:|integer won't fit|out of bounds|AxisError",
      "log_softmax: empty input and a non-integer axis are not checked; messages name 'logits' for its argument x"),
