@@ -1,6 +1,7 @@
 """Constructor-argument checks of the modules, following torch's rules and naming the argument."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
@@ -93,4 +94,11 @@ def canonical(a):
         return a.view(np.dtype(a.dtype.type))
     if isinstance(a, np.dtype) and a.isnative and a.kind in "fiub":
         return np.dtype(a.type)
+    if isinstance(a, dict):  # e.g. the cache of a forward pass awaiting its backward
+        return type(a)((k, canonical(v)) for k, v in a.items())
+    if isinstance(a, (list, tuple)) and type(a) in (list, tuple):
+        return type(a)(canonical(v) for v in a)
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        for f in dataclasses.fields(a):
+            setattr(a, f.name, canonical(getattr(a, f.name)))
     return a
