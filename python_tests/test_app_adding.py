@@ -10,17 +10,10 @@ import os
 import numpy as np
 import pytest
 
+from conftest import rel_err
 from rnnfast.apps import adding as A
 
 torch = pytest.importorskip("torch")
-
-
-def rel_err(a, b):
-    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
-    a = np.asarray(a, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    den = np.abs(b).max()
-    return np.abs(a - b).max() / (den if den > 0 else 1.0)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -245,20 +238,20 @@ def test_command_short_run(tmp_path, capsys):
     for f in ("results.csv", "results.md", "history.json", "curves.png", "speed.md", "speed.json", "run.json",
               "data/train_L5.npz", "data/test_L9.npz", "models/lstm_L9.npz"):
         assert (out / f).exists(), f
-    rows = list(csv.DictReader(open(out / "results.csv")))
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert {(r["model"], int(r["L"])) for r in rows} == {(A.DISPLAY[m], L) for m in A.MODEL_NAMES for L in (5, 9)}
     assert all(0 <= float(r["test_acc"]) <= 1 for r in rows)
-    assert open(out / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-    hist = json.load(open(out / "history.json"))
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    hist = json.loads((out / "history.json").read_text())
     assert len(hist["history"]["lstm"]["9"]["train_loss"]) == 2
-    speed = json.load(open(out / "speed.json"))
+    speed = json.loads((out / "speed.json").read_text())
     assert len(speed["epochs"]) == 6 and speed["output_layer"]["scalar"] > 0
-    assert json.load(open(out / "run.json"))["seed"] == 3
+    assert json.loads((out / "run.json").read_text())["seed"] == 3
     # the same seed reproduces the same results
     out2 = tmp_path / "run2"
     assert _cli(["--lengths", "5", "--models", "simple_rnn", "--epochs", "2", "--n-train", "60", "--n-test", "20",
                  "--hidden", "6", "--seed", "3", "--out", str(out2), "--no-progress"]) == 0
-    r2 = list(csv.DictReader(open(out2 / "results.csv")))[0]
+    r2 = list(csv.DictReader((out2 / "results.csv").read_text().splitlines()))[0]
     r1 = [r for r in rows if r["model"] == "SimpleRNN" and r["L"] == "5"][0]
     assert r1["test_mse"] == r2["test_mse"]
 

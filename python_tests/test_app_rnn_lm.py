@@ -11,6 +11,11 @@ from rnnfast.apps import rnn_lm as R
 from rnnfast.nn.attention import CausalSelfAttention
 
 torch = pytest.importorskip("torch")
+
+
+def _load(path):
+    with open(path) as f:
+        return json.load(f)
 BOOK = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pg1342.txt")
 
 
@@ -95,8 +100,8 @@ def test_command_short_run(tmp_path):
                  "--num_sequences", "160", "--batch_size", "8", "--seq_len", "16", "--vocab_size", "300",
                  "--plot", str(tmp_path / "loss"), "--threads", "1", "--no-progress"])
     assert rc == 0
-    m = json.loads(open(f["m"]).read())
-    t, v = json.loads(open(f["t"]).read()), json.loads(open(f["v"]).read())
+    m = _load(f["m"])
+    t, v = _load(f["t"]), _load(f["v"])
     assert len(t) == 20 and len(v) == 2 and t[-1]["sequences"] == 160
     assert set(m["completions"]) == {"0.0", "0.3", "0.8"} and t[-1]["loss"] < t[0]["loss"]
     assert (tmp_path / "loss_train.png").exists() and (tmp_path / "loss_val.png").exists()
@@ -134,7 +139,7 @@ def test_command_compare_torch(tmp_path):
                  "--dtype", "float64", "--compare-torch", "--plot", str(tmp_path / "loss"), "--threads", "1",
                  "--no-progress"])
     assert rc == 0
-    m = json.loads(open(f["m"]).read())
+    m = _load(f["m"])
     tm = m["torch"]
     assert len(tm["train_losses"]) == 20 and len(tm["val_losses"]) == 2
     assert tm["max_rel_train_loss_diff"] < 1e-8

@@ -5,25 +5,13 @@ upstream gradients; multi-layer, bidirectional, batch_first, no bias, relu, proj
 import numpy as np
 import pytest
 
-import rnnfast
+from conftest import TOL
+from conftest import rel_err as rel
 from rnnfast import nn
 
 torch = pytest.importorskip("torch")
 
-TOL = {np.float64: 1e-10, np.float32: 2e-5}
 TDT = {np.float64: torch.float64, np.float32: torch.float32}
-
-
-@pytest.fixture(params=rnnfast.available_backends())
-def backend(request):
-    with rnnfast.use_backend(request.param):
-        yield request.param
-
-
-def rel(a, b):
-    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
-    assert np.shape(a) == b.shape, (np.shape(a), b.shape)
-    return np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-300)
 
 
 def make_pair(kind, I, H, dtype, seed=0, **kw):
@@ -73,7 +61,6 @@ def run_pair(kind, ours, theirs, x, lengths=None, seed=1, use_h0=True):
     got.update({"grad." + n: p.grad for n, p in ours.named_parameters()})
     # torch
     xt = torch.from_numpy(x).requires_grad_(True)
-    args = []
     h0t = torch.from_numpy(h0).requires_grad_(True) if use_h0 else None
     c0t = torch.from_numpy(c0).requires_grad_(True) if use_h0 else None
     inp = xt
@@ -298,8 +285,8 @@ def test_bad_input_errors():
         m.backward(np.zeros((5, 2, 3), np.float32))
     with pytest.raises(ValueError, match="proj_size must be smaller than hidden_size"):
         nn.LSTM(3, 4, proj_size=4)
-    with pytest.raises(ValueError, match="dropout must be in"):
-        nn.GRU(3, 4, dropout=1.0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\]"):
+        nn.GRU(3, 4, dropout=1.5)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         nn.RNN(3, 4, dtype=np.int32)
     with pytest.raises(TypeError, match=r"hx must be None or a tuple"):

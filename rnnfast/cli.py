@@ -67,7 +67,10 @@ def main(argv=None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from .apps._cli import call
+
+    prog = " ".join(["rnnfast"] + [v for v in (getattr(args, "command", None), getattr(args, "app", None)) if v])
+    return call(args.func, args, prog)
 
 
 if __name__ == "__main__":

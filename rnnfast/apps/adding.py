@@ -34,6 +34,12 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .. import functional as F
+from .. import init as _init
+from .. import set_num_threads
+from ..nn.clockwork import ClockworkRNN, Module, Parameter
+from ._cli import UserError, call, need_torch, progress_bar, pyplot, select_backend
+
 SUCCESS_TOL = 0.1
 MODEL_NAMES = ("simple_rnn", "lstm", "alarmwork")
 DISPLAY = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "alarmwork": "AlarmworkNet"}
@@ -126,9 +132,6 @@ def mse_loss(y: np.ndarray, t: np.ndarray):
 
 
 # ========================================================================================== models
-from .. import functional as F  # noqa: E402
-from .. import init as _init  # noqa: E402
-from ..nn.clockwork import ClockworkRNN, Module, Parameter  # noqa: E402
 
 
 def _param(shape, dtype) -> "Parameter":
@@ -461,16 +464,14 @@ def train_model(model: _AddingModel, train: AddingData, test: AddingData, protoc
                 progress: bool = True, desc: str = "") -> dict:
     """Train for ``protocol.epochs`` epochs; returns the history (per epoch: mean training loss,
     test accuracy and MSE, seconds of training) and the final test accuracy/MSE."""
-    from tqdm.auto import tqdm
-
     params = [p for _, p in model.named_parameters()]
     opt = make_optimizer(params, protocol)
     rng = np.random.default_rng(seed)
     n, bs = len(train), protocol.batch_size
     steps = -(-n // bs)
     hist: Dict[str, list] = {"train_loss": [], "test_acc": [], "test_mse": [], "epoch_time": []}
-    with tqdm(total=protocol.epochs * steps, desc=desc, disable=not progress, leave=False, unit="step",
-              mininterval=0.5) as bar:
+    with progress_bar(total=protocol.epochs * steps, enabled=progress, desc=desc, leave=False, unit="step",
+                      mininterval=0.5) as bar:
         for epoch in range(protocol.epochs):
             perm = rng.permutation(n)
             total = 0.0
@@ -591,11 +592,9 @@ def write_results(res: dict, out: str) -> dict:
 
 def plot_curves(history: dict, path: str, title: str = "") -> str:
     """Training loss (log scale) and test accuracy per epoch, one column per sequence length."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
+    if plt is None:
+        return None
     lengths = sorted({int(L) for d in history.values() for L in d})
     fig, axes = plt.subplots(2, len(lengths), figsize=(4 * len(lengths), 6.5), squeeze=False, sharex=True)
     for j, L in enumerate(lengths):
@@ -604,8 +603,9 @@ def plot_curves(history: dict, path: str, title: str = "") -> str:
             if h is None:
                 continue
             ep = np.arange(1, len(h["train_loss"]) + 1)
-            axes[0, j].semilogy(ep, h["train_loss"], label=DISPLAY.get(name, name))
-            axes[1, j].plot(ep, 100 * np.asarray(h["test_acc"]), label=DISPLAY.get(name, name))
+            mk = "o" if len(ep) < 30 else None  # markers while epochs are few (one epoch: one point, no line)
+            axes[0, j].semilogy(ep, h["train_loss"], marker=mk, ms=3, label=DISPLAY.get(name, name))
+            axes[1, j].plot(ep, 100 * np.asarray(h["test_acc"]), marker=mk, ms=3, label=DISPLAY.get(name, name))
         axes[0, j].set_title(f"L = {L}")
         axes[1, j].set_xlabel("epoch")
         axes[1, j].set_ylim(0, 101)
@@ -657,17 +657,14 @@ def time_epochs(protocol: Protocol, threads: int, repeats: int = 3, seed: int = 
     data, weights, dtype and thread count; the two are interleaved). Also one SimpleRNN epoch at
     the shortest length with the scalar and with the vector output layer."""
     import torch
-    from tqdm.auto import tqdm
 
-    from .. import _threads
-
-    _threads.set_num_threads(threads)
+    set_num_threads(threads)
     torch.set_num_threads(threads)
     dtype = np.dtype(protocol.dtype)
     rows = []
     jobs = [(L, name) for L in protocol.lengths for name in protocol.models]
     bs = protocol.batch_size
-    for L, name in tqdm(jobs, desc="epoch timing", disable=not progress, leave=False):
+    for L, name in progress_bar(jobs, enabled=progress, desc="epoch timing", leave=False):
         data = make_adding_data(protocol.n_train, L, _seed(seed, L, 9), dtype)
         batches = [data.batch(np.arange(s, min(s + bs, len(data)))) for s in range(0, len(data), bs)]
         tbatches = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in batches]
@@ -811,13 +808,13 @@ def run(args) -> int:
 
     try:
         protocol = protocol_from_args(args)
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        if args.backend:
-            rnnfast.set_backend(args.backend)
-    except (ValueError, RuntimeError) as e:
-        print(f"rnnfast train adding: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
+    select_backend(args.backend)  # before the output folder exists
+    if args.mode in ("speed", "all"):
+        need_torch(f"--mode {args.mode}")
     rnnfast.set_num_threads(args.threads)
     out = args.out or os.path.join("runs", f"adding-{protocol.name}")
     os.makedirs(out, exist_ok=True)
@@ -845,7 +842,7 @@ def main(argv=None) -> int:
     p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.adding", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
     args = p.parse_args(argv)
-    return args.func(args)
+    return call(args.func, args, "python -m rnnfast.apps.adding")
 
 
 if __name__ == "__main__":

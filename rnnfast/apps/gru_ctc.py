@@ -22,6 +22,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ._cli import call, need_torch, select_backend
+
 
 # ------------------------------------------------------------------------------------------ data
 @dataclass
@@ -243,11 +245,12 @@ def run(cfg: Config, out: Optional[str], progress: bool = True, compare_torch: b
         ler = evaluate(model, valid, cfg.batch_size)
         for k, v in (("epoch", ep), ("train_loss", tot / len(ep_order)), ("valid_ler", ler), ("epoch_s", secs)):
             hist[k].append(v)
-        print(f"epoch {ep:2d}  loss {tot / len(ep_order):7.4f}  greedy LER {100 * ler:5.2f}%  {secs:5.1f} s", flush=True)
+        print(f"epoch {ep:2d}  loss {tot / len(ep_order):7.4f}  greedy LER {100 * ler:5.2f}%  {secs:5.1f} s",
+              flush=True)
     res = {"config": asdict(cfg), "history": hist, "train_s": time.perf_counter() - t_start,
            "greedy_ler": hist["valid_ler"][-1], "beam_ler": evaluate(model, valid, cfg.batch_size, cfg.beam)}
-    print(f"final: greedy LER {100 * res['greedy_ler']:.2f}%, beam (width {cfg.beam}) LER {100 * res['beam_ler']:.2f}%, "
-          f"training {res['train_s']:.0f} s")
+    print(f"final: greedy LER {100 * res['greedy_ler']:.2f}%, beam (width {cfg.beam}) LER "
+          f"{100 * res['beam_ler']:.2f}%, training {res['train_s']:.0f} s")
     if compare_torch:
         t = torch_run(CTCModel(cfg.task.features, cfg.hidden, cfg.layers, cfg.task.num_labels + 1, seed=cfg.seed),
                       train, valid, cfg, order)
@@ -279,9 +282,9 @@ def write_results(res: dict, out: str) -> None:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(h["epoch"], h["train_loss"], label="rnnfast")
+        ax.plot(h["epoch"], h["train_loss"], "o-", ms=3, label="rnnfast")  # markers: one epoch is one point
         if "torch" in res:
-            ax.plot(h["epoch"], res["torch"]["train_loss"], "--", label="PyTorch")
+            ax.plot(h["epoch"], res["torch"]["train_loss"], "s--", ms=3, label="PyTorch")
         ax.set_xlabel("epoch")
         ax.set_ylabel("CTC loss (mean)")
         ax.set_yscale("log")
@@ -324,8 +327,9 @@ def main_args(args) -> int:
         if getattr(args, k) < 1:
             print(f"rnnfast train gru-ctc: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    if args.backend:
-        rnnfast.set_backend(args.backend)
+    select_backend(args.backend)
+    if args.compare_torch:
+        need_torch("--compare-torch")
     rnnfast.set_num_threads(args.threads)
     cfg = Config(Task(num_labels=args.labels, noise=args.noise), args.n_train, args.n_valid, args.hidden, args.layers,
                  args.epochs, args.batch_size, args.lr, 5.0, args.beam, args.seed, args.threads)
@@ -341,7 +345,7 @@ def main_args(args) -> int:
 def main(argv=None) -> int:
     p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.gru_ctc", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
-    return main_args(p.parse_args(argv))
+    return call(main_args, p.parse_args(argv), "python -m rnnfast.apps.gru_ctc")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,14 @@ dv -> D), added to the RNN output -> linear head over the vocabulary. Training: 
 cross-entropy (the last position has no target), Adam, counted in sequences processed, with a
 validation loss every tenth step. Generation runs the step functions incrementally.
 
-    rnnfast train rnn-lm --train_data ../shared/data/pg1342.txt --val_data ../shared/data/pg1342.txt \\
-        --metrics_out m.json --train_losses_out train.json --val_losses_out val.json \\
+    rnnfast train rnn-lm --train_data sample --val_data sample --metrics_out runs/rnn-lm/m.json \\
+        --train_losses_out runs/rnn-lm/train.json --val_losses_out runs/rnn-lm/val.json \\
+        --vocab_size 300 --seq_len 32 --num_sequences 320 --batch_size 16          # bundled sample, seconds
+    rnnfast train rnn-lm --train_data pg1342.txt --val_data pg1342.txt ... \\
         --embed_dim 64 --hidden_dim 128 --dk 64 --dv 64 --num_sequences 20000 --batch_size 16
+
+``sample`` is the few paragraphs of text bundled with rnnfast (a demo); for a real run give a
+text file, e.g. a Project Gutenberg book (https://www.gutenberg.org/cache/epub/1342/pg1342.txt).
 
 Data: a JSON list of stories (TinyStories format: strings, or objects with a "story"/"text"
 field) or a plain text file (split into chunks; a Gutenberg header/licence is stripped). When the
@@ -31,6 +36,8 @@ import time
 from typing import List, Optional
 
 import numpy as np
+
+from ._cli import UserError, call, need, need_torch, positive, select_backend, text_path
 
 from .. import functional as F
 from ..nn import CrossEntropyLoss, Embedding, Linear, Module, Parameter
@@ -231,9 +238,12 @@ def read_texts(path: str) -> List[str]:
     with open(path, encoding="utf-8-sig") as f:
         raw = f.read()
     if path.endswith(".json"):
-        items = json.loads(raw)
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}: not valid JSON ({e})") from None
         if not isinstance(items, list):
-            raise ValueError(f"{path}: expected a JSON list of stories")
+            raise UserError(f"{path}: expected a JSON list of stories")
         return [s if isinstance(s, str) else (s.get("story") or s.get("text") or "") for s in items]
     from .word_lm import strip_gutenberg
 
@@ -241,7 +251,8 @@ def read_texts(path: str) -> List[str]:
 
 
 def make_tokenizer(texts: List[str], path: Optional[str], vocab_size: int):
-    from tokenizers import ByteLevelBPETokenizer, Tokenizer
+    tokenizers = need("tokenizers", "rnnfast train rnn-lm (its BPE tokenizer)")
+    ByteLevelBPETokenizer, Tokenizer = tokenizers.ByteLevelBPETokenizer, tokenizers.Tokenizer
 
     if path:
         return Tokenizer.from_file(path)
@@ -275,7 +286,7 @@ def train(args) -> dict:
     tok = make_tokenizer(tr_texts, args.tokenizer, args.vocab_size)
     tr_ids, va_ids = encode(tok, tr_texts), encode(tok, va_texts)
     if min(len(tr_ids), len(va_ids)) <= args.seq_len:
-        raise ValueError(f"not enough tokens for --seq_len {args.seq_len}: {len(tr_ids)} train, {len(va_ids)} val")
+        raise UserError(f"not enough tokens for --seq_len {args.seq_len}: {len(tr_ids)} train, {len(va_ids)} val")
     V = tok.get_vocab_size()
     dtype = np.dtype(getattr(args, "dtype", "float32"))
     model = RNNLanguageModel(V, args.embed_dim, args.hidden_dim, args.dk, args.dv, args.nonlinearity, dtype=dtype,
@@ -359,9 +370,11 @@ def train(args) -> dict:
 
             for name, rows, trows in (("train", train_losses, t_train), ("val", val_losses, t_val)):
                 fig, ax = plt.subplots(figsize=(6, 4))
-                ax.plot([r["sequences"] for r in rows], [r["loss"] for r in rows], label="rnnfast")
+                mk = "o" if len(rows) < 50 else None  # markers while points are few (one point: no line)
+                ax.plot([r["sequences"] for r in rows], [r["loss"] for r in rows], marker=mk, ms=3, label="rnnfast")
                 if trows:
-                    ax.plot([r["sequences"] for r in trows], [r["loss"] for r in trows], "--", label="PyTorch")
+                    ax.plot([r["sequences"] for r in trows], [r["loss"] for r in trows], "--", marker=mk, ms=3,
+                            label="PyTorch")
                     ax.legend()
                 ax.set_xlabel("sequences seen")
                 ax.set_ylabel(f"{name} loss")
@@ -411,16 +424,17 @@ def register(subparsers, name: str = "rnn-lm"):
 def run(args) -> int:
     import rnnfast
 
-    for k in ("embed_dim", "hidden_dim", "dk", "dv", "num_sequences", "batch_size", "seq_len", "threads"):
-        if getattr(args, k) < 1:
-            print(f"rnnfast train rnn-lm: --{k} must be >= 1", file=sys.stderr)
-            return 2
+    positive(args, ("embed_dim", "hidden_dim", "dk", "dv", "num_sequences", "batch_size", "seq_len", "threads"),
+             dash=False)
     for k in ("train_data", "val_data"):
-        if not os.path.isfile(getattr(args, k)):
-            print(f"rnnfast train rnn-lm: --{k}: no such file {getattr(args, k)}", file=sys.stderr)
-            return 2
-    if args.backend:
-        rnnfast.set_backend(args.backend)
+        if not (k == "val_data" and args.val_data == args.train_data):
+            setattr(args, k, text_path(getattr(args, k), f"--{k}"))
+        else:
+            args.val_data = args.train_data
+    select_backend(args.backend)
+    if args.compare_torch:
+        need_torch("--compare-torch")
+    need("tokenizers", "rnnfast train rnn-lm (its BPE tokenizer)")
     rnnfast.set_num_threads(args.threads)
     train(args)
     return 0
@@ -429,7 +443,7 @@ def run(args) -> int:
 def main(argv=None) -> int:
     p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.rnn_lm", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
-    return run(p.parse_args(argv))
+    return call(run, p.parse_args(argv), "python -m rnnfast.apps.rnn_lm")
 
 
 if __name__ == "__main__":

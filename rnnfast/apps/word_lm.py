@@ -17,7 +17,12 @@ unchanged, so perplexities stay comparable). Without it, the 2.6% ``<unk>`` targ
 Cities' validation part cost ~13 nats each, +0.34 nats per token (perplexity x1.4).
 Validation perplexity after every epoch, best checkpoint saved, samples at the end.
 
-    rnnfast train word-lm --data ../shared/data/pg1342.txt --epochs 12 --out runs/word-lm-pp
+    rnnfast train word-lm --data sample --epochs 2 --hidden 64 --out runs/word-lm-sample   # bundled sample, a minute
+    rnnfast train word-lm --data pg1342.txt --epochs 12 --out runs/word-lm-pp               # a novel, hours
+
+``--data`` is a UTF-8 text file, e.g. a Project Gutenberg book (Pride and Prejudice:
+https://www.gutenberg.org/cache/epub/1342/pg1342.txt), or ``sample`` for the few paragraphs
+bundled with rnnfast (a demo: too little text to learn much).
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ import numpy as np
 
 from ..nn.layers import blas_matmul, scatter_add_rows_
 from ..nn.loss import softmax_cross_entropy_
+from ._cli import UserError, call, need_torch, select_backend, text_path
 
 UNK = "<unk>"
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|[0-9]+|[^\sa-z0-9]")
@@ -533,7 +539,8 @@ def run_training(data_path: str, cfg: Config, seed: int = 0, out: Optional[str] 
                 g["lr"] *= cfg.lr_decay
         best = min(best, ppl)
     res = {"data": os.path.abspath(data_path), "config": asdict(cfg), "seed": seed, "vocab": len(corpus.vocab),
-           "history": history, "best_valid_ppl": best, "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
+           "history": history, "best_valid_ppl": best,
+           "unk_breakdown_last_epoch": unk_breakdown(model, valid, cfg.bptt),
            "median_epoch_s": float(np.median(history["epoch_s"])),
            "samples": {str(t): sample(model, corpus.vocab, 40, t, seed) for t in (0.0, 0.8)}}
     if compare_torch:
@@ -564,8 +571,11 @@ def write_results(res: dict, out: str) -> None:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(h["epoch"], [math.exp(x) for x in h["train_loss"]], label="train")
-        ax.plot(h["epoch"], h["valid_ppl"], label="validation")
+        # markers: a one-epoch run is one point per curve, which a bare line would not show
+        ax.plot(h["epoch"], [math.exp(x) for x in h["train_loss"]], "o-", ms=3, label="train")
+        ax.plot(h["epoch"], h["valid_ppl"], "s-", ms=3, label="validation")
+        if len(h["epoch"]) == 1:
+            ax.set_xticks(h["epoch"])
         ax.set_xlabel("epoch")
         ax.set_ylabel("perplexity")
         ax.set_yscale("log")
@@ -580,7 +590,8 @@ def write_results(res: dict, out: str) -> None:
 
 def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     d = Config()
-    p.add_argument("--data", required=True, help="a text file (e.g. ../shared/data/pg1342.txt)")
+    p.add_argument("--data", required=True, help="a UTF-8 text file (e.g. a Project Gutenberg book), or 'sample' for "
+                                                 "the bundled sample text")
     p.add_argument("--cell", choices=("lstm", "gru"), default=d.cell)
     p.add_argument("--hidden", type=int, default=d.hidden)
     p.add_argument("--layers", type=int, default=d.layers)
@@ -608,7 +619,8 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--backend", choices=("cpp", "numba", "numpy"), default=None)
-    p.add_argument("--compare-torch", action="store_true", help="also time training epochs of the same model in PyTorch, interleaved with ours")
+    p.add_argument("--compare-torch", action="store_true",
+                   help="also time training epochs of the same model in PyTorch, interleaved with ours")
     p.add_argument("--train-torch", action="store_true",
                    help="train the same model in PyTorch instead (same corpus, initial weights, batches, clipping, "
                         "Adam, schedule and validation), the reference rnnfast's training is checked against")
@@ -646,11 +658,14 @@ def run(args) -> int:
         if getattr(cfg, k) < 1:
             print(f"rnnfast train word-lm: --{k.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    if not os.path.isfile(args.data):
-        print(f"rnnfast train word-lm: no such file: {args.data}", file=sys.stderr)
-        return 2
-    if args.backend:
-        rnnfast.set_backend(args.backend)
+    args.data = text_path(args.data, "--data")
+    select_backend(args.backend)
+    if args.compare_torch or args.train_torch or args.speed_only:
+        need_torch("--compare-torch" if args.compare_torch else "--train-torch" if args.train_torch else "--speed-only")
+    try:
+        load_corpus(args.data, min_count=cfg.min_count)  # a text too short for a model fails here, not mid-run
+    except ValueError as e:
+        raise UserError(f"--data: {e}") from None
     rnnfast.set_num_threads(args.threads)
     np.random.seed(args.seed)
     out = args.out or os.path.join("runs", "word-lm-" + os.path.splitext(os.path.basename(args.data))[0])
@@ -680,8 +695,7 @@ def run(args) -> int:
 def main(argv=None) -> int:
     p = configure(argparse.ArgumentParser(prog="python -m rnnfast.apps.word_lm", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
-    args = p.parse_args(argv)
-    return args.func(args)
+    return call(run, p.parse_args(argv), "python -m rnnfast.apps.word_lm")
 
 
 if __name__ == "__main__":

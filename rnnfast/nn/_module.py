@@ -13,6 +13,8 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
+from ._args import canonical
+
 __all__ = ["Parameter", "Module"]
 
 
@@ -25,6 +27,15 @@ class Parameter:
     def __init__(self, data: np.ndarray):
         self.data = np.ascontiguousarray(data)
         self.grad: Optional[np.ndarray] = None
+
+    def __getstate__(self):
+        return {"data": self.data, "grad": self.grad}
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple):  # the default form of a __slots__ class: (None, slots)
+            state = state[1]
+        self.data = canonical(state["data"])
+        self.grad = canonical(state.get("grad"))
 
     def accumulate(self, g: np.ndarray) -> None:
         """grad += g (grad is created on the first call)."""
@@ -59,6 +70,11 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+
+    def __setstate__(self, state):
+        # unpickling: arrays and dtypes get NumPy's canonical dtype objects back (see canonical)
+        for k, v in state.items():
+            object.__setattr__(self, k, canonical(v))
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:  # a subclass that forgot super().__init__()

@@ -40,7 +40,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import init as _init
 from .._validate import as_float_array, check_shape
+from ._module import Module, Parameter
 
 __all__ = ["clockwork_mask", "clockwork_schedule", "ClockworkCache", "ClockworkGrads", "clockwork_forward",
            "clockwork_backward", "ClockworkRNN"]
@@ -342,9 +344,6 @@ def _backward_rnn(dy, dh_n, cache: _RNNPathCache) -> ClockworkGrads:
 
 
 # -------------------------------------------------------------------------------------- module
-from .. import init as _init  # noqa: E402
-
-from ._module import Module, Parameter  # noqa: E402
 
 
 class ClockworkRNN(Module):

@@ -12,18 +12,12 @@ from typing import Optional
 import numpy as np
 
 from .._validate import as_float_array
+from ._args import bool_arg, dropout_mask, dtype_arg, prob_arg
 from ._module import Module, Parameter
 
 __all__ = ["Linear", "Embedding", "Dropout", "ReLU", "Tanh", "Sigmoid", "LogSoftmax", "Softmax"]
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in _FLOATS:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
+_dtype = dtype_arg
 
 
 def _fortran_operand(x: np.ndarray):
@@ -107,7 +101,7 @@ class Linear(Module):
         rng = np.random.default_rng(seed)
         k = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = Parameter(rng.uniform(-k, k, (out_features, in_features)).astype(self.dtype))
-        if bias:
+        if bool_arg("bias", bias):
             self.bias = Parameter(rng.uniform(-k, k, out_features).astype(self.dtype))
         else:
             self.register_parameter("bias", None)
@@ -188,9 +182,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, seed=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = prob_arg("p", p)
         self._rng = np.random.default_rng(seed)
         self._mask = None
 
@@ -199,8 +191,7 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._mask = None
             return x
-        keep = 1.0 - self.p
-        self._mask = (self._rng.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+        self._mask = dropout_mask(self._rng, x.shape, self.p, x.dtype)
         return x * self._mask
 
     def backward(self, dy):

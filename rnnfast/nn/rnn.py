@@ -20,19 +20,10 @@ import numpy as np
 from .. import _buffers as _buf
 from .. import functional as F
 from .._validate import as_float_array, as_lengths, check_shape
+from ._args import allocating, bool_arg, check_parameter_bytes, dropout_mask, dtype_arg, int_arg, prob_arg
 from ._module import Module, Parameter
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in _FLOATS:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
 
 def _reverse_index(T: int, B: int, lengths) -> np.ndarray:
     """(T, B) time index that reverses each sequence within its length (padding stays put).
@@ -60,27 +51,35 @@ class _RNNBase(Module):
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
                  dtype=np.float32, seed=None):
         super().__init__()
-        for nm, v, lo in (("input_size", input_size, 1), ("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1),
-                          ("proj_size", proj_size, 0)):
-            if not isinstance(v, (int, np.integer)) or v < lo:
-                raise ValueError(f"{nm} must be an integer >= {lo}, got {v!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        # torch's rules: sizes are integers (input and hidden size >= 1), flags are bools, dropout in [0, 1]
+        input_size, hidden_size = int_arg("input_size", input_size, 1), int_arg("hidden_size", hidden_size, 1)
+        num_layers, proj_size = int_arg("num_layers", num_layers, 1), int_arg("proj_size", proj_size, 0)
+        dropout = prob_arg("dropout", dropout)
         if proj_size and proj_size >= hidden_size:
             raise ValueError(f"proj_size must be smaller than hidden_size, got proj_size={proj_size}, "
                              f"hidden_size={hidden_size}")
         self.mode = mode
-        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
-        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional, self.proj_size = bool(bidirectional), int(proj_size)
-        self.dtype = _dtype(dtype)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first = bool_arg("bias", bias), bool_arg("batch_first", batch_first)
+        self.dropout, self.bidirectional = dropout, bool_arg("bidirectional", bidirectional)
+        self.proj_size = proj_size
+        self.dtype = dtype_arg(dtype)
         self._rng = np.random.default_rng(seed)
         D = 2 if bidirectional else 1
         G = self._gates[mode] * hidden_size
         P = proj_size or hidden_size
         k = 1.0 / math.sqrt(hidden_size)
         self._names = []  # per (layer, direction): the parameter names in torch's order
-        for layer in range(num_layers):
+        who = f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size}, num_layers={num_layers})"
+        per_dir = G * (max(input_size, P * D) + P + 2) + proj_size * hidden_size
+        check_parameter_bytes(who, num_layers * D * per_dir, self.dtype)
+        with allocating(who):
+            self._init_parameters(D, G, P, k)
+        self._cache = None
+
+    def _init_parameters(self, D, G, P, k):
+        input_size, bias, proj_size, hidden_size = self.input_size, self.bias, self.proj_size, self.hidden_size
+        for layer in range(self.num_layers):
             in_l = input_size if layer == 0 else P * D
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
@@ -94,7 +93,6 @@ class _RNNBase(Module):
                     setattr(self, base + sfx, Parameter(self._rng.uniform(-k, k, shape).astype(self.dtype)))
                     names[base] = base + sfx
                 self._names.append(names)
-        self._cache = None
 
     # ------------------------------------------------------------------------------ helpers
     @property
@@ -130,6 +128,9 @@ class _RNNBase(Module):
             x = x.transpose(1, 0, 2)
         x = np.ascontiguousarray(x)
         T, B, I = x.shape
+        if T == 0:  # as torch
+            raise ValueError(f"x: expected a sequence length larger than 0, got shape "
+                             f"{x.shape if not unbatched else x.shape[::2]}")
         if I != self.input_size:
             raise ValueError(f"x: expected input_size={self.input_size} features in its last dimension, got shape "
                              f"{x.shape if not unbatched else x.shape[::2]}")
@@ -177,8 +178,7 @@ class _RNNBase(Module):
                 caches.append(cache)
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                keep = 1.0 - self.dropout
-                mask = (self._rng.random(out.shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+                mask = dropout_mask(self._rng, out.shape, self.dropout, self.dtype)
                 out = out * mask
             masks.append(mask)
             layer_in = out
@@ -387,20 +387,22 @@ class _CellBase(Module):
 
     def __init__(self, gates, input_size, hidden_size, bias, dtype, seed):
         super().__init__()
-        for nm, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{nm} must be an integer >= 1, got {v!r}")
-        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
-        self.dtype = _dtype(dtype)
+        # as torch's cells: sizes may be 0 (a (B, 0) state); flags must be bools
+        self.input_size, self.hidden_size = int_arg("input_size", input_size, 0), int_arg("hidden_size", hidden_size, 0)
+        self.bias = bool_arg("bias", bias)
+        self.dtype = dtype_arg(dtype)
         rng = np.random.default_rng(seed)
-        G, k = gates * hidden_size, 1.0 / math.sqrt(hidden_size)
+        G, k = gates * hidden_size, 1.0 / math.sqrt(hidden_size) if hidden_size else 0.0
         u = lambda *s: Parameter(rng.uniform(-k, k, s).astype(self.dtype))  # noqa: E731
-        self.weight_ih = u(G, input_size)
-        self.weight_hh = u(G, hidden_size)
-        if bias:
-            self.bias_ih = u(G)
-            self.bias_hh = u(G)
-        else:
+        who = f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size})"
+        check_parameter_bytes(who, G * (input_size + hidden_size + 2), self.dtype)
+        with allocating(who):
+            self.weight_ih = u(G, input_size)
+            self.weight_hh = u(G, hidden_size)
+            if self.bias:
+                self.bias_ih = u(G)
+                self.bias_hh = u(G)
+        if not self.bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self._stack = []

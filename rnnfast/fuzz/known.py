@@ -1,0 +1,100 @@
+"""Findings of the fuzzer that are known and not fixed yet.
+
+``KNOWN``: (entry-point regex, backend regex, outcome, detail regex, reason); a finding matching
+one is reported as known. The bounded test (python_tests/test_fuzz.py) fails on any other finding.
+``KNOWN_CASES``: one reproducer per known finding, run by the bounded test as an expected failure
+(it passes once the finding is fixed; then its entries here go).
+"""
+
+_HEAP = ("C++ LSTM/Elman-RNN kernels with T = 0 or B = 0 and a bias write the bias row into a zero-row "
+         "buffer (heap overflow: a crash then or at a later call), and gru_cell_backward with hidden size 0")
+_INT = "scalar arguments (blank, beam_width, top_k) go through int() unchecked: the message names no argument"
+
+KNOWN = [
+    # crashes and heap damage in the C++ backend (csrc kernels)
+    (r"functional\.(lstm|rnn|gru)\w*|nn\.\w+|mytorch\.\w+", "cpp", "crash", r".", _HEAP),
+    (r"\(worker exit\)", "-", "crash", r".", _HEAP + " (heap damage detected when the worker exits)"),
+    (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "mismatch", r"modified its input", _HEAP),
+    (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "unclear-message",
+     r"negative dimensions|array is too big|Maximum allowed dimension", _HEAP + " (a cache overwritten)"),
+    # silent differences between backends
+    (r"functional\.rnn\w*|nn\.RNN\w*", "cpp|numba", "mismatch", r"NaN at",
+     "ReLU RNN (cpp, numba) maps NaN pre-activations to 0; the numpy backend and torch propagate NaN"),
+    (r"functional\.(lstm|gru|rnn)\w*backward|nn\.\w+", "cpp|numba", "mismatch", r"NaN at|Inf at",
+     "infinite inputs: NaN/Inf in gradients differ between the compiled backends and the numpy backend"),
+    (r"ctc\.ctc_loss\w*", "cpp|numba", "mismatch", r"NaN at|Inf at",
+     "CTC with -inf log-probs: cpp/numba give finite gradients, the numpy backend (like torch) NaN"),
+    # messages that name no argument (rnnfast/ctc.py, rnnfast/ctc_prob.py)
+    (r"ctc\.(ctc_loss\w*|greedy_decode|beam_search)|ctc_prob\.(prob_ctc_loss|extend_target_with_blank)", ".*",
+     "unclear-message", r"int\(\) argument|invalid literal for int|cannot convert float NaN|cannot be interpreted "
+     r"as an integer|Python int too large|object is not iterable", _INT),
+    (r"ctc\.log_softmax", ".*", "unclear-message",
+     r"zero-size array|cannot be interpreted as an integer|logits:|integer won't fit|out of bounds|AxisError",
+     "log_softmax: empty input and a non-integer axis are not checked; messages name 'logits' for its argument x"),
+    (r"ctc_prob\.prob_alpha_beta", ".*", "unclear-message", r"is not iterable|not a valid|unknown",
+     "prob_alpha_beta: compute is not checked"),
+    (r"functional\.gru_backward", "numba", "unclear-message", r"incompatible array sizes for np\.dot",
+     "numba gru_backward reaches np.dot with empty operands"),
+    # MyTorch cells (rnnfast/mytorch)
+    (r"mytorch\.RNNCell", ".*", "unclear-message", r"ZeroDivisionError", "MyTorch RNNCell.backward divides by B = 0"),
+    (r"mytorch\.\w+", ".*", "unclear-message",
+     r"float\(\) argument|could not convert string to float|\bw_ih:|\bw_hh:|\bb_ih:|\bb_hh:|dh_new|RNNCell\.backward|"
+     r"setting an array element|GRUCell\.",
+     "MyTorch cells: weights are not validated and messages name internal arguments (w_ih, dh_new)"),
+]
+
+
+def _case(ep, backend, args, seed=1):
+    return {"ep": ep, "backend": backend, "seed": seed, "args": args}
+
+
+def _a(shape, dtype="float64", **kw):
+    d = {"shape": list(shape), "dtype": dtype, "layout": "C", "fill": "normal", "kind": "normal"}
+    d.update(kw)
+    return d
+
+
+def _v(v):
+    return {"value": v}
+
+
+def _lstm_args(T, B, I, H, **over):
+    a = {"x": _a((T, B, I)), "h0": _v(None), "c0": _v(None), "w_ih": _a((4 * H, I)), "w_hh": _a((4 * H, H)),
+         "b_ih": _a((4 * H,)), "b_hh": _a((4 * H,)), "w_hr": _v(None), "lengths": _v(None)}
+    a.update(over)
+    return a
+
+
+KNOWN_CASES = {
+    "lstm_forward-T0-bias-cpp": (_HEAP, _case("functional.lstm_forward", "cpp", _lstm_args(0, 3, 2, 4))),
+    "lstm_cell_backward-B0-bias-cpp": (_HEAP, _case("functional.lstm_cell_backward", "cpp", {
+        "x": _a((0, 2)), "h": _v(None), "c": _v(None), "w_ih": _a((16, 2)), "w_hh": _a((16, 4)), "b_ih": _a((16,)),
+        "b_hh": _a((16,)), "w_hr": _v(None), "dh_new": _a((0, 4)), "dc_new": _v(None)})),
+    "rnn_forward-B0-bias-cpp": (_HEAP, _case("functional.rnn_forward", "cpp", {
+        "x": _a((3, 0, 2)), "h0": _v(None), "w_ih": _a((4, 2)), "w_hh": _a((4, 4)), "b_ih": _a((4,)),
+        "b_hh": _a((4,)), "nonlinearity": _v("tanh"), "lengths": _v(None)})),
+    "gru_cell_backward-H0-cpp": (_HEAP, _case("functional.gru_cell_backward", "cpp", {
+        "x": _a((2, 3)), "h": _v(None), "w_ih": _a((0, 3)), "w_hh": _a((0, 0)), "b_ih": _a((0,)), "b_hh": _a((0,)),
+        "reset_after": _v(True), "dh_new": _a((2, 0))})),
+    "rnn_relu-nan-cpp": ("ReLU RNN maps NaN to 0 (cpp)", _case("functional.rnn_forward", "cpp", {
+        "x": _a((2, 1, 2), fill="nan"), "h0": _v(None), "w_ih": _a((3, 2)), "w_hh": _a((3, 3)), "b_ih": _v(None),
+        "b_hh": _v(None), "nonlinearity": _v("relu"), "lengths": _v(None)})),
+    "rnn_relu-nan-numba": ("ReLU RNN maps NaN to 0 (numba)", _case("functional.rnn_forward", "numba", {
+        "x": _a((2, 1, 2), fill="nan"), "h0": _v(None), "w_ih": _a((3, 2)), "w_hh": _a((3, 3)), "b_ih": _v(None),
+        "b_hh": _v(None), "nonlinearity": _v("relu"), "lengths": _v(None)})),
+    "ctc_loss-blank-None": (_INT, _case("ctc.ctc_loss", "numpy", {
+        "log_probs": _a((3, 1, 4), kind="logprob"), "targets": {"value": [[1, 2]], "dtype": "int64"},
+        "input_lengths": {"value": [3], "dtype": "int64"}, "target_lengths": {"value": [2], "dtype": "int64"},
+        "blank": _v(None), "reduction": _v("mean"), "zero_infinity": _v(False), "return_grad": _v(False)})),
+    "beam_search-beam_width-None": (_INT, _case("ctc.beam_search", "numpy", {
+        "log_probs": _a((3, 1, 4), kind="logprob"), "input_lengths": _v(None), "blank": _v(0),
+        "beam_width": _v(None), "top_k": _v(1)})),
+    "log_softmax-empty": ("log_softmax of an empty array", _case("ctc.log_softmax", "numpy", {
+        "x": _a((0, 3)), "axis": _v(0)})),
+    "prob_alpha_beta-compute-None": ("prob_alpha_beta: compute unchecked", _case("ctc_prob.prob_alpha_beta", "numpy", {
+        "y": _a((3, 3), kind="prob"), "ext": {"value": [0, 1, 0], "dtype": "int64"},
+        "skip": {"value": [0, 0, 0], "dtype": "int64"}, "compute": _v(None)})),
+    "mytorch-rnncell-B0": ("MyTorch RNNCell.backward divides by B = 0", _case("mytorch.RNNCell", "numpy", {
+        "input_size": _v(2), "hidden_size": _v(3), "W_ih": _a((3, 2)), "W_hh": _a((3, 3)), "b_ih": _a((3,)),
+        "b_hh": _a((3,)), "x": _a((0, 2)), "h_prev_t": _a((0, 3)), "delta": _a((0, 3))})),
+}
