@@ -131,7 +131,8 @@ def _format(c: dict) -> str:
         lines.append(f"  not inspected: {blas['error']}")
     for lib in blas.get("libraries", []):
         lines.append(f"  {'*' if lib['used_by_rnnfast'] else ' '} {lib['internal_api']} {lib['version']}, kernels "
-                     f"{lib['architecture']}, {lib['num_threads']} threads ({lib['threading_layer']}), {lib['filepath']}")
+                     f"{lib['architecture']}, {lib['num_threads']} threads ({lib['threading_layer']}), "
+                     f"{lib['filepath']}")
     if blas.get("libraries"):
         lines.append("  (* the BLAS the cpp and numba kernels call: SciPy's)")
     t = c["threads"]

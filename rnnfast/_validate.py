@@ -78,7 +78,8 @@ def as_int_array(name: str, a, ndim: int | tuple | None = None, *, integral_floa
     """
     arr = np.asarray(a)
     if arr.dtype.kind not in "iu":
-        if arr.size == 0 and arr.dtype.kind in "fiub" or integral_floats and arr.dtype.kind == "f" and np.all(arr == np.round(arr)):
+        if (arr.size == 0 and arr.dtype.kind in "fiub"
+                or integral_floats and arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
             arr = arr.astype(I64)
         else:
             raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")

@@ -91,8 +91,9 @@ def prob_alpha_beta(y, ext, skip, *, compute=_OUTPUTS):
     if unknown:
         raise ValueError(f"compute: unknown outputs {sorted(unknown)}; choose from {_OUTPUTS}")
     want_g = "gamma" in compute
-    alpha, beta, gamma = _contract.allocate("ctc_prob_alpha_beta", y.dtype, T=T, S=S, alpha="alpha" in compute or want_g,
-                                            beta="beta" in compute or want_g, gamma=want_g)
+    alpha, beta, gamma = _contract.allocate("ctc_prob_alpha_beta", y.dtype, T=T, S=S,
+                                           alpha="alpha" in compute or want_g,
+                                           beta="beta" in compute or want_g, gamma=want_g)
     _backend.kernel("ctc_prob_alpha_beta")[1](alpha, beta, gamma, y, e, sk)
     return (alpha if "alpha" in compute else None, beta if "beta" in compute else None, gamma)
 

@@ -257,7 +257,8 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
                        lengths, has_len, t, reset_after, not reset_after)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
-                 has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(dgh.shape[0] * dgh.shape[1], G), x.reshape(N, I), w_ih,
+                 has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(dgh.shape[0] * dgh.shape[1], G),
+                 x.reshape(N, I), w_ih,
                  hs[:T].reshape(N, H), hn.reshape(N, H), reset_after, False)
 
 

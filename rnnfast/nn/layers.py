@@ -15,6 +15,8 @@ from .._validate import as_float_array
 from ._args import bool_arg, dropout_mask, dtype_arg, prob_arg
 from ._module import Module, Parameter
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 __all__ = ["Linear", "Embedding", "Dropout", "ReLU", "Tanh", "Sigmoid", "LogSoftmax", "Softmax"]
 
 _dtype = dtype_arg

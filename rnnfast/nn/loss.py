@@ -4,6 +4,8 @@ targets, ignore_index, label_smoothing, class weights), MSELoss, CTCLoss.
 ``loss = crit(input, target)`` then ``dinput = crit.backward(dloss=1.0)``."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from .._validate import as_float_array

@@ -45,7 +45,8 @@ SEMESTERS = {
         "s24", "Spring 2024", "HW3P1",
         ("mytorch/rnn_cell.py", "mytorch/gru_cell.py", "models/rnn_classifier.py", "models/char_predictor.py",
          "CTC/CTC.py", "CTC/CTCDecoding.py"),
-        {"rnn_cell": "mytorch/rnn_cell.py", "gru_cell": "mytorch/gru_cell.py", "rnn_classifier": "models/rnn_classifier.py",
+        {"rnn_cell": "mytorch/rnn_cell.py", "gru_cell": "mytorch/gru_cell.py",
+         "rnn_classifier": "models/rnn_classifier.py",
          "char_predictor": "models/char_predictor.py", "CTC": "CTC/CTC.py", "CTCDecoding": "CTC/CTCDecoding.py"},
         "models MCQ mytorch CTC"),
     "s26": Semester(
@@ -55,7 +56,8 @@ SEMESTERS = {
         {"mytorch.rnn_cell": "mytorch/rnn_cell.py", "mytorch.gru_cell": "mytorch/gru_cell.py",
          "models.rnn_classifier": "models/rnn_classifier.py", "models.char_predictor": "models/char_predictor.py",
          "CTC.CTC": "CTC/CTC.py", "CTC.CTCDecoding": "CTC/CTCDecoding.py",
-         "rnn_cell": "mytorch/rnn_cell.py", "gru_cell": "mytorch/gru_cell.py", "rnn_classifier": "models/rnn_classifier.py",
+         "rnn_cell": "mytorch/rnn_cell.py", "gru_cell": "mytorch/gru_cell.py",
+         "rnn_classifier": "models/rnn_classifier.py",
          "char_predictor": "models/char_predictor.py", "CTCDecoding": "CTC/CTCDecoding.py"},
         "models MCQ mytorch CTC", ("models/GRU.py", "train_end2end.py")),
 }
