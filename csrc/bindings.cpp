@@ -214,7 +214,7 @@ void gru_cell_backward_t(py::object dx, py::object dh, py::object dw_ih, py::obj
                                 (int)B, (int)I, (int)H, reset_after);
 }
 
-// ---- LSTM / RNN (issue 3; contracts in lstm.h, rnn.h)
+// ---- LSTM / RNN (contracts in lstm.h, rnn.h)
 // LSTM sizes: H = hidden, P = state size (w_hr's rows with a projection, else H).
 inline void lstm_sizes(const py::object& w_hh, const py::object& w_hr, int64_t& H, int64_t& P) {
   if (w_hr.is_none()) {
@@ -660,7 +660,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("dgx"), py::arg("dgh"), py::arg("dtmp"), py::arg("dh_new"), py::arg("x"), py::arg("h"),
         py::arg("w_ih"), py::arg("w_hh"), py::arg("gates"), py::arg("hn"), py::arg("reset_after"));
 
-  // @@LSTM_RNN_BINDINGS@@ (issue 3: lstm_*/rnn_* kernels are registered below this line)
+  // lstm_* / rnn_* kernels
   m.def("lstm_forward",
         [](py::object y, py::object h_n, py::object c_n, py::object hs, py::object cs, py::object gates, py::object ms,
            py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh, py::object b_ih,
@@ -737,7 +737,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("dg"), py::arg("dh_new"), py::arg("x"), py::arg("h"), py::arg("h_new"), py::arg("w_ih"),
         py::arg("w_hh"), py::arg("relu"));
 
-  // @@CTC_BINDINGS@@ (issue 4: ctc_* kernels are registered below this line)
+  // ctc_* kernels
   m.def("ctc_loss",
         [](py::object loss, py::object grad, py::object alpha, py::object beta, py::object log_probs,
            py::object targets, py::object input_lengths, py::object target_lengths, py::object grad_scale,
