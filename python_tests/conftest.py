@@ -4,10 +4,17 @@ Test files use the fixture by name and import the helpers: ``from conftest impor
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import rnnfast
+
+# Subprocesses started by the tests (fuzzer workers, other instruction-set levels, fork and memory-limit
+# checks) must import the package under test: with the repository root as their working directory,
+# Python would otherwise put the source tree, which holds no compiled extension, first on sys.path.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 BACKENDS = rnnfast.available_backends()
 

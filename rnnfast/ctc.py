@@ -134,6 +134,8 @@ def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, *, blan
                          zero_infinity: bool = False, return_grad: bool = False):
     """:func:`ctc_loss` on unnormalised activations (T, B, C): the softmax is done inside (as
     warp-ctc does); the returned gradient is with respect to ``logits``."""
+    if np.size(logits) == 0:  # named here: ctc_loss would name its own argument, log_probs
+        raise ValueError(f"logits must not be empty, got shape {np.shape(logits)}")
     return ctc_loss(log_softmax(logits), targets, input_lengths, target_lengths, blank=blank, reduction=reduction,
                     zero_infinity=zero_infinity, return_grad=return_grad)
 
