@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -16,8 +18,16 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 STEPS, B, T = 3, 4, 7
+DEADLINE = 240  # seconds for a whole run of 2 processes (a few seconds normally)
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """Every process talks over the loopback interface: gloo otherwise binds to the address the host name
+    resolves to, which a sandbox without networking may not have (the first collective then stalls)."""
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
 
 
 def free_port() -> int:
@@ -80,7 +90,8 @@ def _worker(rank, world, port, out):
 
     torch.set_num_threads(1)
     rnnfast.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=DEADLINE // 2))
     try:
         model = torch.nn.parallel.DistributedDataParallel(make_model())
         train(model, rank, world)
@@ -92,8 +103,14 @@ def _worker(rank, world, port, out):
 
 def test_ddp_two_processes_equal_one_process_full_batch(tmp_path):
     out = str(tmp_path / "ddp.pt")
-    torch.multiprocessing.start_processes(_worker, args=(2, free_port(), out), nprocs=2, join=True,
-                                          start_method="spawn")
+    ctx = torch.multiprocessing.start_processes(_worker, args=(2, free_port(), out), nprocs=2, join=False,
+                                                start_method="spawn")
+    end = time.monotonic() + DEADLINE
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > end:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"2 DDP processes did not finish in {DEADLINE} s")
     ddp = torch.load(out)
     ref = train(make_model()).state_dict()
     start = make_model().state_dict()
@@ -105,12 +122,17 @@ def test_ddp_two_processes_equal_one_process_full_batch(tmp_path):
 
 
 def test_gru_ctc_torch_app_under_torchrun(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    import rnnfast
+
+    # the package under test, wherever it was imported from (an installed wheel or a build in place)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(rnnfast.__file__)), OMP_NUM_THREADS="1")
+    env.pop("GLOO_SOCKET_IFNAME")  # the app picks the loopback interface itself for a loopback rendezvous
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{free_port()}",
+           "--local_addr", "127.0.0.1",
            "-m", "rnnfast.cli", "train", "gru-ctc", "--torch", "--threads", "2", "--epochs", "2", "--n-train", "64",
            "--n-valid", "16", "--hidden", "8", "--batch-size", "16", "--no-progress", "--out", str(tmp_path)]
-    r = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=DEADLINE)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert r.stdout.count("epoch  1") == 1  # progress from rank 0 only
     assert "2 process(es) x 1 thread(s)" in r.stdout
@@ -119,3 +141,17 @@ def test_gru_ctc_torch_app_under_torchrun(tmp_path):
     assert res["history"]["train_loss"][1] < res["history"]["train_loss"][0]
     assert 0 < res["history"]["allreduce_share"][0] < 1
     assert (tmp_path / "model_torch.pt").exists()
+
+
+@pytest.mark.parametrize("addr, expect", [("127.0.0.1", "lo"), ("localhost", "lo"), ("::1", "lo"),
+                                          ("10.1.2.3", None), ("node0.example", None), ("", None)])
+def test_app_uses_loopback_interface_for_a_loopback_rendezvous(monkeypatch, addr, expect):
+    from rnnfast.apps.gru_ctc_torch import _loopback_gloo_interface
+
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME")
+    monkeypatch.setenv("MASTER_ADDR", addr)
+    _loopback_gloo_interface()
+    assert os.environ.get("GLOO_SOCKET_IFNAME") == expect
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "eth7")  # the user's choice is kept
+    _loopback_gloo_interface()
+    assert os.environ["GLOO_SOCKET_IFNAME"] == "eth7"

@@ -31,6 +31,27 @@ def _dist_env():
     return rank, world, local_world
 
 
+def _loopback_gloo_interface():
+    """Under a single-machine rendezvous (MASTER_ADDR on loopback) gloo's pairs go over the loopback
+    interface too: by default gloo binds to the address the host name resolves to, which on machines
+    without a resolvable host name (sandboxes, containers with networking off) stalls the first collective.
+    GLOO_SOCKET_IFNAME set by the user wins."""
+    if "GLOO_SOCKET_IFNAME" in os.environ:
+        return
+    import ipaddress
+    import socket
+
+    addr = os.environ.get("MASTER_ADDR", "")
+    try:
+        loopback = addr == "localhost" or ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return
+    if loopback:
+        names = [n for _, n in socket.if_nameindex() if n in ("lo", "lo0")]
+        if names:
+            os.environ["GLOO_SOCKET_IFNAME"] = names[0]
+
+
 def build_model(cfg, dtype=None):
     """torch module: rnnfast.torch.GRU (bidirectional, stacked) -> Linear, with the initial weights of
     :class:`rnnfast.apps.gru_ctc.CTCModel` for the same seed."""
@@ -85,6 +106,7 @@ def run_torch(cfg, out: str | None, progress: bool = True) -> dict:
     torch.set_num_threads(threads)
     rnnfast.set_num_threads(threads)
     if world > 1 and not dist.is_initialized():
+        _loopback_gloo_interface()
         dist.init_process_group("gloo")
     main = rank == 0
 
