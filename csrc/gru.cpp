@@ -374,6 +374,7 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   T* sT = wT + nwT;
   T* ones = sT + BH;
   std::fill(ones, ones + N, T(1));
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)3 * H * H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rh = split(H, tid, nth), rb = split(B, tid, nth);
     if (pk) pk->pack(true, w_hh, H, tid, nth);
@@ -383,6 +384,11 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
       step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH, gates + t * BG,
                     hn + t * BH, wT, pk.get(), lengths, t, B, H, reset_after, false, tid, nth, bar);
+      if (carry) {
+        bar.wait();  // the product's rows are in
+        rec::restore_carried(dh, dh_n, lengths, t, rb, H);
+        bar.wait();
+      }
     }
     bar.wait();  // every step's gate gradients are in
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false, tid,

@@ -313,6 +313,7 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   T* dm = s.rest;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)G * P);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
@@ -322,6 +323,10 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
       rec::add_output_grad(dh, dy ? dy + t * BP : nullptr, lengths, t, rb, P);
       step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
                     gates + t * BG, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid, nth, bar);
+      if (carry) {
+        rec::restore_carried(dh, dh_n, lengths, t, rb, P);
+        bar.wait();
+      }
     }
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
                 P, false, tid, nth);

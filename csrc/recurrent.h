@@ -3,6 +3,8 @@
 // running state gradient. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
 #pragma once
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <cstdint>
 
 #include "blas.h"
@@ -79,6 +81,28 @@ void add_output_grad(T* dh, const T* dy, const int64_t* lengths, int t, Range rb
     const T* s = dy + (int64_t)b * P;
 #pragma omp simd
     for (int j = 0; j < P; ++j) d[j] += s[j];
+  }
+}
+
+// True if no entry of a (n) is inf or NaN.
+template <class T>
+bool all_finite(const T* a, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(a[i])) return false;
+  return true;
+}
+
+// Rows past their length at step t carry dL/dh unchanged, but the step's product dh += dg W_hh still
+// adds 0 * W_hh to them, which is NaN where W_hh holds an inf or a NaN (the sequence kernels call this
+// only then). Put back their value, dh_n's row (or 0): every earlier step (t' > t) was past their length too.
+template <class T>
+void restore_carried(T* dh, const T* dh_n, const int64_t* lengths, int t, Range rb, int P) {
+  if (!lengths) return;
+  for (int b = rb.lo; b < rb.hi; ++b) {
+    if (row_valid(lengths, t, b)) continue;
+    T* d = dh + (int64_t)b * P;
+    if (dh_n) std::memcpy(d, dh_n + (int64_t)b * P, sizeof(T) * P);
+    else std::memset(d, 0, sizeof(T) * P);
   }
 }
 

@@ -197,6 +197,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   if (pack) pw.allocate(H, H);
   T* sT = s.rest;
   T* dbsum = sT + 2 * BH;
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)H * H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     if (pack) pw.pack(w_hh, H, 1, tid, nth);  // panels split as in every product: no barrier needed
@@ -204,6 +205,10 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
       step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t, B, H, relu,
                     tid, nth, bar);
+      if (carry) {
+        rec::restore_carried(dh, dh_n, lengths, t, rb, H);
+        bar.wait();
+      }
     }
     param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false, tid, nth);
   });

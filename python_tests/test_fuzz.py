@@ -10,7 +10,7 @@ import pytest
 
 import rnnfast
 from rnnfast.fuzz import Fuzzer, draw_cases, entry_points, fuzz
-from rnnfast.fuzz.known import KNOWN, KNOWN_CASES
+from rnnfast.fuzz.known import FIXED_CASES, KNOWN
 
 pytest.importorskip("hypothesis")
 
@@ -39,16 +39,14 @@ def test_workers_exit_cleanly(bounded_run):
     assert not [f for f in bounded_run.findings.values() if f["ep"] == "(worker exit)" and not f["known"]]
 
 
-@pytest.mark.parametrize("case_id", sorted(KNOWN_CASES))
-def test_known_finding_is_fixed(case_id):
-    """The reproducer of a known finding, in a fresh process (it may crash): passes once fixed."""
-    reason, case = KNOWN_CASES[case_id]
+@pytest.mark.parametrize("case_id", sorted(FIXED_CASES))
+def test_fixed_finding_stays_fixed(case_id):
+    """The reproducer of a fixed finding, in a fresh process (it used to crash some of them): a clean outcome."""
+    reason, case = FIXED_CASES[case_id]
     r = subprocess.run([sys.executable, "-m", "rnnfast.fuzz", "--repro", json.dumps(case)], capture_output=True,
                        text=True, timeout=300)
-    if r.returncode != 0:  # its outcome line, or how the process died
-        lines = r.stdout.strip().splitlines()
-        died = f"exit code {r.returncode}" if r.returncode > 0 else f"killed by signal {-r.returncode}"
-        pytest.xfail(f"{reason}: {died}" + (f" (after: {lines[1][:300]})" if len(lines) > 1 else ""))
+    died = f"exit code {r.returncode}" if r.returncode >= 0 else f"killed by signal {-r.returncode}"
+    assert r.returncode == 0, f"{reason}: {died}\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
 
 
 # ------------------------------------------------------------------------- the fuzzer's own machinery

@@ -204,6 +204,30 @@ def test_inf_upstream_gradients_agree(backend, family):
         np.testing.assert_allclose(got[k][fin], ref[k][fin], rtol=1e-9, atol=1e-9, err_msg=k)
 
 
+@pytest.mark.parametrize("B", [3, 40], ids=["small", "team"])
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rows_past_their_length_carry_gradients_past_nonfinite_weights(backend, family, B):
+    """A row of length 0 passes dh_n through unchanged (as a packed sequence never touches it), also when
+    W_hh holds inf or NaN: its zero gate gradients times W_hh are not added (0 * inf = NaN). Rows that do
+    run match the numpy reference, NaN for NaN."""
+    rnnfast.set_num_threads(2)
+    try:
+        d = make_params(family, 4, B, 3, 5, seed=3)
+        d["w_hh"][1, 0], d["w_hh"][-1, -1] = -np.inf, np.nan
+        lengths = np.arange(B) % 3 * 2  # 0, 2, 4, 0, ...: every third row never runs
+        got = run_recurrent(kernels(backend), d, lengths=lengths, cell=False)
+        ref = run_recurrent(kernels("numpy"), d, lengths=lengths, cell=False)
+    finally:
+        rnnfast.set_num_threads(1)
+    for name in [n for n in ref if n.endswith("dh0")]:
+        np.testing.assert_array_equal(got[name][lengths == 0], d["dh_n"][lengths == 0], err_msg=name)
+    for k, m in _nan_masks(ref).items():
+        np.testing.assert_array_equal(np.isnan(got[k]), m, err_msg=k)
+        fin = np.isfinite(ref[k])
+        np.testing.assert_allclose(got[k][fin], ref[k][fin], rtol=1e-9, atol=1e-9, err_msg=k)
+
+
 def test_relu_inf_gradient_matches_torch():
     torch = pytest.importorskip("torch")
     d = make_params("rnn_relu", 1, 2, 3, 4, seed=2)

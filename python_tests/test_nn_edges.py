@@ -64,8 +64,6 @@ def test_cell_flags_must_be_bools(kind):
 @pytest.mark.parametrize("kind", sorted(CELLS))
 @pytest.mark.parametrize("I, H", [(3, 0), (0, 3)])
 def test_cells_with_size_zero_match_torch(backend, kind, I, H):
-    if backend == "cpp" and H == 0:
-        pytest.xfail("the C++ cell kernels with hidden size 0 are fixed in csrc")
     ours = getattr(nn, kind)(I, H, dtype=np.float64, seed=0)
     theirs = torch_module_like(ours, CELLS[kind], I, H, dtype=torch.float64)
     x = np.random.default_rng(1).standard_normal((2, I))

@@ -122,8 +122,15 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
 
 
 def log_softmax(x, axis: int = -1):
-    """Numerically stable log-softmax in the input's dtype."""
-    x = as_float_array("logits", x)
+    """Numerically stable log-softmax of ``x`` (any shape, float32/float64) along ``axis``, in x's dtype
+    (an empty array gives an empty array, as torch.log_softmax does)."""
+    x = as_float_array("x", x)
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+    if not -max(x.ndim, 1) <= axis < max(x.ndim, 1):
+        raise ValueError(f"axis {axis} is out of range for x of shape {x.shape}")
+    if x.size == 0 or x.ndim == 0:
+        return np.zeros_like(x) if x.ndim == 0 else x.copy()
     m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     z = x - m
@@ -134,8 +141,9 @@ def ctc_loss_from_logits(logits, targets, input_lengths, target_lengths, *, blan
                          zero_infinity: bool = False, return_grad: bool = False):
     """:func:`ctc_loss` on unnormalised activations (T, B, C): the softmax is done inside (as
     warp-ctc does); the returned gradient is with respect to ``logits``."""
-    if np.size(logits) == 0:  # named here: ctc_loss would name its own argument, log_probs
-        raise ValueError(f"logits must not be empty, got shape {np.shape(logits)}")
+    logits = as_float_array("logits", logits, (2, 3))  # named here: ctc_loss would name its own log_probs
+    if logits.size == 0:
+        raise ValueError(f"logits must not be empty, got shape {logits.shape}")
     return ctc_loss(log_softmax(logits), targets, input_lengths, target_lengths, blank=blank, reduction=reduction,
                     zero_infinity=zero_infinity, return_grad=return_grad)
 
@@ -190,6 +198,12 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
     top_k = as_int_scalar("top_k", top_k, 1, _INT32_MAX)
     lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
     T, B, C = lp.shape
+    # a NaN has no rank among the candidates: the kept beam would depend on the kernel's comparison order
+    nan = np.isnan(lp) & (np.arange(T)[:, None] < il[None, :])[:, :, None]
+    if nan.any():
+        t, b, c = np.argwhere(nan)[0]
+        raise ValueError(f"log_probs[{t}, {b}, {c}] is NaN (within input_lengths[{b}] = {il[b]}): beam search needs "
+                         "ordered scores")
     if lm is None:  # the kernel of the active backend
         K = top_k
         labels, lengths, scores = _alloc_beam(lp.dtype, B=B, K=K, T=T)

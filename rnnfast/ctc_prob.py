@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend, _contract
-from ._validate import as_float_array, as_int_array
+from ._validate import as_float_array, as_int_array, as_int_scalar
 
 
 def _int_array(name, a, ndim=None):
@@ -38,7 +38,8 @@ def extend_target_with_blank(target, blank: int = 0):
     """``target`` (L,) -> (ext (2L+1,), skip (2L+1,)) int64: ``[blank, t1, blank, ..., tL, blank]`` and
     ``skip[s] = 1`` iff ``s >= 2``, ``ext[s] != blank`` and ``ext[s] != ext[s-2]``."""
     tg = _int_array("target", np.asarray(target).reshape(-1), 1)
-    ext = np.full(2 * len(tg) + 1, int(blank), np.int64)
+    blank = as_int_scalar("blank", blank, 0, np.iinfo(np.int64).max)
+    ext = np.full(2 * len(tg) + 1, blank, np.int64)
     ext[1::2] = tg
     skip = np.zeros(len(ext), np.int64)
     if len(ext) > 2:
@@ -86,7 +87,12 @@ def prob_alpha_beta(y, ext, skip, *, compute=_OUTPUTS):
         raise ValueError(f"skip: entries must be 0 or 1, got {np.unique(sk).tolist()}")
     if sk[:2].any():
         raise ValueError(f"skip[0] and skip[1] must be 0 (no state before s-2), got {sk[:2].tolist()}")
-    compute = (compute,) if isinstance(compute, str) else tuple(compute)
+    if isinstance(compute, str):
+        compute = (compute,)
+    elif isinstance(compute, (tuple, list, set, frozenset)) and all(isinstance(c, str) for c in compute):
+        compute = tuple(compute)
+    else:
+        raise TypeError(f"compute must be one of {_OUTPUTS} or a sequence of them, got {compute!r}")
     unknown = set(compute) - set(_OUTPUTS)
     if unknown:
         raise ValueError(f"compute: unknown outputs {sorted(unknown)}; choose from {_OUTPUTS}")
@@ -101,7 +107,7 @@ def prob_alpha_beta(y, ext, skip, *, compute=_OUTPUTS):
 def _prepare(y, targets, input_lengths, target_lengths, blank):
     y = as_float_array("y", y, 3)
     T, B, C = y.shape
-    blank = int(blank)
+    blank = as_int_scalar("blank", blank)
     if not 0 <= blank < C:
         raise ValueError(f"blank = {blank} is outside [0, C={C}) for y of shape {y.shape}")
     _check_probabilities("y", y)

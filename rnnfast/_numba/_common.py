@@ -12,6 +12,19 @@ def row_valid(lengths, has_len, t, b):
 
 
 @_jit
+def restore_carried(dh, dh_n, has_dh_n, lengths, t):
+    """Rows past their length at step t carry dL/dh unchanged, but the step's product dh += dg W_hh still
+    adds 0 * W_hh to them, NaN where W_hh holds an inf or a NaN (the sequence kernels call this only
+    then). Put back their value, dh_n's row (or 0): every earlier step (t' > t) was past their length too."""
+    for b in range(dh.shape[0]):
+        if t >= lengths[b]:
+            if has_dh_n:
+                dh[b] = dh_n[b]
+            else:
+                dh[b] = 0
+
+
+@_jit
 def transpose(dst, src, accumulate):
     """dst (R,C) = src^T (+ dst if accumulate), src (C,R); dst may be a strided view (a column block of a
     wider array). Up to 2^18 elements one pass over the rows of dst (the strided reads of src stay in

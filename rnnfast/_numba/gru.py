@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .._numpy import _check
-from ._common import row_valid, transpose
+from ._common import restore_carried, row_valid, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -248,6 +248,7 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
     sT = np.empty(3 * B * H, x.dtype)
     # (H,3H) = W_hh^T, once per call; reset_after=false multiplies by row blocks of W_hh instead
     wT = np.ascontiguousarray(w_hh.T) if reset_after else w_hh
+    carry = has_len and not np.isfinite(w_hh).all()
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
@@ -255,6 +256,8 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
                     dh[b] += dy[t, b]
         _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], wT,
                        lengths, has_len, t, reset_after, not reset_after)
+        if carry:
+            restore_carried(dh, dh_n, has_dh_n, lengths, t)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
                  has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(dgh.shape[0] * dgh.shape[1], G),

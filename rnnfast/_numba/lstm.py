@@ -12,7 +12,7 @@ from numba import njit
 
 from .._numpy import _check
 from ._common import mul_wT as _mul_wT
-from ._common import row_valid, transpose
+from ._common import restore_carried, row_valid, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -244,6 +244,7 @@ def _lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs,
     wT, wrT = _transposes(w_hh, w_hr, has_proj, B > SMALL_BATCH)
     dm = np.empty((B, H), x.dtype)
     sT = np.empty(2 * B * max(G, P), x.dtype)
+    carry = has_len and not np.isfinite(w_hh).all()
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
@@ -251,6 +252,8 @@ def _lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs,
                     dh[b] += dy[t, b]
         _step_backward(dh, dc, dgates[t], dhs[t] if has_proj else dhs[0], dm, sT, cs[t], cs[t + 1], gates[t], w_hh,
                        wT, w_hr, wrT, has_proj, lengths, has_len, t)
+        if carry:
+            restore_carried(dh, dh_n, has_dh_n, lengths, t)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dw_hr, has_proj,
                  dgates.reshape(N, G), dhs.reshape(-1, P), x.reshape(N, I), w_ih, hs[:T].reshape(N, P),

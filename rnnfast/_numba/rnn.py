@@ -11,7 +11,7 @@ from numba import njit
 
 from .._numpy import _check
 from ._common import mul_wT as _mul_wT
-from ._common import row_valid, transpose
+from ._common import restore_carried, row_valid, transpose
 from ._vmath import like, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -167,12 +167,15 @@ def _rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_
         dh[:] = 0
     wT = _transpose_if(w_hh, B > SMALL_BATCH)
     sT = np.empty(2 * B * H, x.dtype)
+    carry = has_len and not np.isfinite(w_hh).all()
     for t in range(T - 1, -1, -1):
         if has_dy:
             for b in range(B):
                 if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
         _step_backward(dh, dg[t], sT, hs[t + 1], w_hh, wT, lengths, has_len, t, relu)
+        if carry:
+            restore_carried(dh, dh_n, has_dh_n, lengths, t)
     N = T * B
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih,
                  has_db_hh, dg.reshape(N, H), x.reshape(N, I), w_ih, hs[:T].reshape(N, H), False)

@@ -1,47 +1,17 @@
-"""Findings of the fuzzer that are known and not fixed yet.
+"""Findings of the fuzzer: the ones known and not fixed yet, and reproducers of the fixed ones.
 
 ``KNOWN``: (entry-point regex, backend regex, outcome, detail regex, reason); a finding matching
-one is reported as known. The bounded test (python_tests/test_fuzz.py) fails on any other finding.
-``KNOWN_CASES``: one reproducer per known finding, run by the bounded test as an expected failure
-(it passes once the finding is fixed; then its entries here go).
+one is reported as known, not as new. The bounded test (python_tests/test_fuzz.py) fails on any
+other finding.
+``FIXED_CASES``: one reproducer per finding fixed so far (what it was, the case); the test suite runs
+each in a fresh process and requires a clean outcome.
 """
 
-_HEAP = ("C++ LSTM/Elman-RNN kernels with T = 0 or B = 0 and a bias write the bias row into a zero-row "
+_HEAP = ("was: C++ LSTM/Elman-RNN kernels with T = 0 or B = 0 and a bias write the bias row into a zero-row "
          "buffer (heap overflow: a crash then or at a later call), and gru_cell_backward with hidden size 0")
-_INT = "scalar arguments (blank, beam_width, top_k) go through int() unchecked: the message names no argument"
+_INT = "was: scalar arguments (blank, beam_width, top_k) go through int() unchecked: the message names no argument"
 
-KNOWN = [
-    # crashes and heap damage in the C++ backend (csrc kernels)
-    (r"functional\.(lstm|rnn|gru)\w*|nn\.\w+|mytorch\.\w+", "cpp", "crash", r".", _HEAP),
-    (r"\(worker exit\)", "-", "crash", r".", _HEAP + " (heap damage detected when the worker exits)"),
-    (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "mismatch", r"modified its input", _HEAP),
-    (r"functional\.(lstm|rnn)\w*|nn\.(LSTM|RNN)\w*", "cpp", "unclear-message",
-     r"negative dimensions|array is too big|Maximum allowed dimension", _HEAP + " (a cache overwritten)"),
-    # silent differences between backends
-    (r"functional\.rnn\w*|nn\.RNN\w*", "cpp|numba", "mismatch", r"NaN at",
-     "ReLU RNN (cpp, numba) maps NaN pre-activations to 0; the numpy backend and torch propagate NaN"),
-    (r"functional\.(lstm|gru|rnn)\w*backward|nn\.\w+", "cpp|numba", "mismatch", r"NaN at|Inf at",
-     "infinite inputs: NaN/Inf in gradients differ between the compiled backends and the numpy backend"),
-    (r"ctc\.ctc_loss\w*", "cpp|numba", "mismatch", r"NaN at|Inf at",
-     "CTC with -inf log-probs: cpp/numba give finite gradients, the numpy backend (like torch) NaN"),
-    # messages that name no argument (rnnfast/ctc.py, rnnfast/ctc_prob.py)
-    (r"ctc\.(ctc_loss\w*|greedy_decode|beam_search)|ctc_prob\.(prob_ctc_loss|extend_target_with_blank)", ".*",
-     "unclear-message", r"int\(\) argument|invalid literal for int|cannot convert float NaN|cannot be interpreted "
-     r"as an integer|Python int too large|object is not iterable", _INT),
-    (r"ctc\.log_softmax", ".*", "unclear-message",
-     r"zero-size array|cannot be interpreted as an integer|logits:|integer won't fit|out of bounds|AxisError",
-     "log_softmax: empty input and a non-integer axis are not checked; messages name 'logits' for its argument x"),
-    (r"ctc_prob\.prob_alpha_beta", ".*", "unclear-message", r"is not iterable|not a valid|unknown",
-     "prob_alpha_beta: compute is not checked"),
-    (r"functional\.gru_backward", "numba", "unclear-message", r"incompatible array sizes for np\.dot",
-     "numba gru_backward reaches np.dot with empty operands"),
-    # MyTorch cells (rnnfast/mytorch)
-    (r"mytorch\.RNNCell", ".*", "unclear-message", r"ZeroDivisionError", "MyTorch RNNCell.backward divides by B = 0"),
-    (r"mytorch\.\w+", ".*", "unclear-message",
-     r"float\(\) argument|could not convert string to float|\bw_ih:|\bw_hh:|\bb_ih:|\bb_hh:|dh_new|RNNCell\.backward|"
-     r"setting an array element|GRUCell\.",
-     "MyTorch cells: weights are not validated and messages name internal arguments (w_ih, dh_new)"),
-]
+KNOWN = []  # none open: every finding fails the bounded test
 
 
 def _case(ep, backend, args, seed=1):
@@ -65,7 +35,7 @@ def _lstm_args(T, B, I, H, **over):
     return a
 
 
-KNOWN_CASES = {
+FIXED_CASES = {
     "lstm_forward-T0-bias-cpp": (_HEAP, _case("functional.lstm_forward", "cpp", _lstm_args(0, 3, 2, 4))),
     "lstm_cell_backward-B0-bias-cpp": (_HEAP, _case("functional.lstm_cell_backward", "cpp", {
         "x": _a((0, 2)), "h": _v(None), "c": _v(None), "w_ih": _a((16, 2)), "w_hh": _a((16, 4)), "b_ih": _a((16,)),
@@ -97,4 +67,15 @@ KNOWN_CASES = {
     "mytorch-rnncell-B0": ("MyTorch RNNCell.backward divides by B = 0", _case("mytorch.RNNCell", "numpy", {
         "input_size": _v(2), "hidden_size": _v(3), "W_ih": _a((3, 2)), "W_hh": _a((3, 3)), "b_ih": _a((3,)),
         "b_hh": _a((3,)), "x": _a((0, 2)), "h_prev_t": _a((0, 3)), "delta": _a((0, 3))})),
+    "rnn_backward-carried-row-inf-w_hh-cpp": ("a row of length 0 got NaN gradients from 0 * inf in W_hh",
+                                              _case("functional.rnn_backward", "cpp", {
+        "x": _a((4, 2, 3)), "h0": _v(None), "w_ih": _a((2, 3)), "w_hh": _a((2, 2), fill="-inf"), "b_ih": _a((2,)),
+        "b_hh": _a((2,)), "nonlinearity": _v("tanh"), "lengths": {"value": [2, 0], "dtype": "int64"}, "dy": _v(None),
+        "dh_n": _a((2, 2))}, seed=50835)),
+    "mytorch-rnncell-misaligned-weight-cpp": ("MyTorch RNNCell named its kernel's argument w_ih for a misaligned W_ih",
+                                              _case("mytorch.RNNCell", "cpp", {
+        "input_size": _v(4), "hidden_size": _v(1), "W_ih": _a((1, 4), dtype="float32", layout="misaligned"),
+        "W_hh": _a((1, 1), dtype="float32"), "b_ih": _a((1,), dtype="float32"), "b_hh": _a((1,), dtype="float32"),
+        "x": _a((1, 4), dtype="float32"), "h_prev_t": _a((1, 1), dtype="float32"),
+        "delta": _a((1, 1), dtype="float32")})),
 }

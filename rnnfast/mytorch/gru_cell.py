@@ -48,9 +48,9 @@ def _squeezed(shape):
 
 def _row(a, n, name):
     """``a`` (n elements) as a C-contiguous float64 (1, n) row: a view when it already is one."""
-    if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous:
+    if type(a) is np.ndarray and a.dtype is _F64 and a.shape == (n,) and a.flags.c_contiguous and a.flags.aligned:
         return a[None]  # the common case, checked cheaply: this runs three times per step
-    a = np.ascontiguousarray(_real(a, name), np.float64)
+    a = np.require(_real(a, name), np.float64, "CA")
     if _squeezed(a.shape) != _squeezed((n,)):  # (n,), (1, n), (n, 1), ... but never a matrix
         raise ValueError(f"GRUCell: expected {name} of shape ({n},), got {a.shape}")
     return a.reshape(1, n)

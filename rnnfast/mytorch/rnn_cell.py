@@ -49,9 +49,9 @@ def _real(a, name):
 
 
 def _ready(dt, *arrays):
-    """True if every array is an ndarray of dtype ``dt``, C-contiguous (the kernel takes it as is)."""
+    """True if every array is an ndarray of dtype ``dt``, C-contiguous and aligned (the kernel takes it as is)."""
     for a in arrays:
-        if not (type(a) is np.ndarray and a.dtype is dt and a.flags.c_contiguous):
+        if not (type(a) is np.ndarray and a.dtype is dt and a.flags.c_contiguous and a.flags.aligned):
             return False
     return True
 
@@ -90,7 +90,16 @@ class RNNCell:
         return dt
 
     def _weights(self, dt):
-        return [np.asarray(a, dt) for a in (self.W_ih, self.W_hh, self.b_ih, self.b_hh)]
+        """W_ih, W_hh, b_ih, b_hh in dtype dt, shapes checked; a view at an odd byte offset is copied aligned."""
+        H, I = self.hidden_size, self.input_size
+        out = []
+        for name, want in zip(_WEIGHTS, ((H, I), (H, H), (H,), (H,))):
+            a = np.require(getattr(self, name), dt, "A")
+            if a.shape != want:
+                raise ValueError(f"RNNCell: {name} should have shape {want} (hidden_size={H}, input_size={I}), "
+                                 f"got {a.shape}")
+            out.append(a)
+        return out
 
     def forward(self, x, h_prev_t=_UNSET, h=_UNSET):
         """x (B, d), h_prev_t (B, h) -> h_t (B, h) (unbatched (d,), (h,) -> (h,) also accepted).
@@ -106,8 +115,8 @@ class RNNCell:
             h_t = np.empty((x.shape[0], self.hidden_size), dt)
             _kernels().rnn_cell_forward(h_t, x, h_prev_t, *w, False)
             return h_t
-        xb = np.atleast_2d(np.asarray(x, dt))
-        h = np.atleast_2d(np.asarray(h_prev_t, dt))
+        xb = np.atleast_2d(np.require(x, dt, "A"))
+        h = np.atleast_2d(np.require(h_prev_t, dt, "A"))
         if not (self.hidden_size and self.input_size):  # an empty axis: the kernels are not built for it
             W_ih, W_hh, b_ih, b_hh = self._weights(dt)
             h_t = np.tanh(xb @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
@@ -125,11 +134,11 @@ class RNNCell:
                 raise TypeError(f"RNNCell.backward() missing required argument {name!r}")
         dt = self._dtype(("delta", "h_t", "h_prev_l", "h_prev_t"), delta, h_t, h_prev_l, h_prev_t)
         shape = np.shape(delta)
-        delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.asarray(a, dt)) for a in (delta, h_t, h_prev_l, h_prev_t))
+        delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.require(a, dt, "A")) for a in (delta, h_t, h_prev_l, h_prev_t))
         B, H, I = delta.shape[0], self.hidden_size, self.input_size
         w = (self.W_ih, self.W_hh)
         g = (self.dW_ih, self.dW_hh, self.db_ih, self.db_hh)
-        if (_ready(dt, h_t, h_prev_l, h_prev_t, *w, *g) and all(a.flags.writeable for a in g)
+        if (B and _ready(dt, h_t, h_prev_l, h_prev_t, *w, *g) and all(a.flags.writeable for a in g)
                 and delta.shape == h_t.shape == h_prev_t.shape == (B, H) and h_prev_l.shape == (B, I)
                 and w[0].shape == g[0].shape == (H, I) and w[1].shape == g[1].shape == (H, H)
                 and g[2].shape == g[3].shape == (H,)):

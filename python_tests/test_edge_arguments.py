@@ -1,0 +1,105 @@
+"""Arguments at the edges, each found by the fuzzer: every backend gives the same clear answer (a value
+or an exception naming the user's argument)."""
+import numpy as np
+import pytest
+
+import rnnfast
+from rnnfast import ctc, ctc_prob
+from rnnfast.mytorch.gru_cell import GRUCell
+from rnnfast.mytorch.rnn_cell import RNNCell
+
+
+def misaligned(a):
+    """A C-contiguous copy of a at an odd byte offset of a buffer."""
+    a = np.asarray(a)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+def test_log_softmax_edges():
+    x = np.zeros((0, 3))
+    assert ctc.log_softmax(x).shape == (0, 3)
+    assert ctc.log_softmax(np.zeros((2, 0)), axis=0).shape == (2, 0)
+    with pytest.raises(ValueError, match="axis 2 is out of range for x of shape"):
+        ctc.log_softmax(np.zeros((2, 3)), axis=2)
+    with pytest.raises(TypeError, match="axis must be an int, got float"):
+        ctc.log_softmax(np.zeros((2, 3)), axis=1.0)
+    with pytest.raises(TypeError, match="x: expected float32 or float64"):
+        ctc.log_softmax(np.zeros((2, 3), np.float16))
+
+
+def test_ctc_loss_from_logits_names_logits():
+    args = ([[1]], [2], [1])
+    with pytest.raises(TypeError, match="logits: expected float32 or float64"):
+        ctc.ctc_loss_from_logits(np.zeros((2, 1, 3), np.float16), *args)
+    with pytest.raises(ValueError, match="logits must not be empty"):
+        ctc.ctc_loss_from_logits(np.zeros((0, 1, 3)), *args)
+
+
+@pytest.mark.parametrize("backend", rnnfast.available_backends())
+def test_beam_search_refuses_nan_within_the_lengths(backend):
+    lp = np.log(np.full((3, 2, 4), 0.25))
+    lp[2, 1, 3] = np.nan
+    with rnnfast.use_backend(backend):
+        with pytest.raises(ValueError, match=r"log_probs\[2, 1, 3\] is NaN \(within input_lengths\[1\] = 3\)"):
+            ctc.beam_search(lp, beam_width=4)
+        # past the item's length the frame is never read
+        ref = ctc.beam_search(lp[:2], beam_width=4)
+        assert ctc.beam_search(lp, [3, 2], beam_width=4)[1] == ref[1]
+
+
+def test_ctc_prob_scalar_checks():
+    with pytest.raises(TypeError, match="blank must be an integer, got NoneType"):
+        ctc_prob.extend_target_with_blank([1, 2], blank=None)
+    with pytest.raises(ValueError, match="blank = -1 is outside"):
+        ctc_prob.extend_target_with_blank([1, 2], blank=-1)
+    with pytest.raises(ValueError, match="blank = 9223372036854775808 is outside"):
+        ctc_prob.extend_target_with_blank([1, 2], blank=2 ** 63)
+    y = np.full((3, 3), 1 / 3)
+    ext, skip = ctc_prob.extend_target_with_blank([1])
+    with pytest.raises(TypeError, match="compute must be one of"):
+        ctc_prob.prob_alpha_beta(y, ext, skip, compute=None)
+    a, b, g = ctc_prob.prob_alpha_beta(y, ext, skip, compute=["alpha"])
+    assert a.shape == (3, 3) and b is None and g is None
+
+
+@pytest.mark.parametrize("backend", rnnfast.available_backends())
+def test_mytorch_cells_take_misaligned_arrays(backend):
+    """A view at an odd byte offset computes as its aligned copy (MyTorch takes any NumPy array)."""
+    rng = np.random.default_rng(0)
+    with rnnfast.use_backend(backend):
+        a, b = RNNCell(4, 3), RNNCell(4, 3)
+        for name in ("W_ih", "W_hh", "b_ih", "b_hh"):
+            setattr(b, name, misaligned(getattr(a, name)))
+        x, h, d = rng.standard_normal((2, 4)), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+        ha, hb = a(x, h), b(misaligned(x), misaligned(h))
+        np.testing.assert_array_equal(ha, hb)
+        for got, want in zip(b.backward(misaligned(d), misaligned(hb), misaligned(x), misaligned(h)),
+                             a.backward(d, ha, x, h)):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(b.dW_ih, a.dW_ih)
+
+        np.random.seed(1)
+        g1 = GRUCell(4, 3)
+        np.random.seed(1)
+        g2 = GRUCell(4, 3)
+        xv, hv, dv = x[0], h[0], d[0]
+        np.testing.assert_array_equal(g1.forward(xv, hv), g2.forward(misaligned(xv), misaligned(hv)))
+        for got, want in zip(g2.backward(misaligned(dv)), g1.backward(dv)):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", rnnfast.available_backends())
+def test_mytorch_rnncell_checks_weights_and_empty_batches(backend):
+    with rnnfast.use_backend(backend):
+        cell = RNNCell(0, 2)
+        cell.b_ih = np.zeros((2, 1))
+        with pytest.raises(ValueError, match=r"RNNCell: b_ih should have shape \(2,\) .* got \(2, 1\)"):
+            cell(np.zeros((4, 0)), np.zeros((4, 2)))
+        cell = RNNCell(2, 3)  # an empty batch adds nothing to the gradients (no 0/0)
+        dx, dh = cell.backward(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 2)), np.zeros((0, 3)))
+        assert dx.shape == (0, 2) and dh.shape == (0, 3)
+        assert not cell.dW_ih.any() and np.isfinite(cell.dW_hh).all()
