@@ -134,7 +134,8 @@ class RNNCell:
                 raise TypeError(f"RNNCell.backward() missing required argument {name!r}")
         dt = self._dtype(("delta", "h_t", "h_prev_l", "h_prev_t"), delta, h_t, h_prev_l, h_prev_t)
         shape = np.shape(delta)
-        delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.require(a, dt, "A")) for a in (delta, h_t, h_prev_l, h_prev_t))
+        delta, h_t, h_prev_l, h_prev_t = (np.atleast_2d(np.require(a, dt, "A"))
+                                          for a in (delta, h_t, h_prev_l, h_prev_t))
         B, H, I = delta.shape[0], self.hidden_size, self.input_size
         w = (self.W_ih, self.W_hh)
         g = (self.dW_ih, self.dW_hh, self.db_ih, self.db_hh)
