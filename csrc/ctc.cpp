@@ -232,7 +232,7 @@ T log_item(T* grad_b, double* a, double* bt, int64_t ldw, const T* lp, int64_t l
   }
   const double* last = a + (Tb - 1) * ldw + 2;
   const double nll = -(S > 1 ? lse3(last[S - 1], last[S - 2], ninf) : last[S - 1]);
-  const bool inf = !(nll < std::numeric_limits<double>::infinity());
+  const bool inf = nll == std::numeric_limits<double>::infinity();  // NaN stays NaN (torch)
   if (inf && zero_infinity) {
     if (grad_b)
       for (int t = 0; t < Tb; ++t) std::memset(grad_b + t * ldg, 0, sizeof(T) * C);

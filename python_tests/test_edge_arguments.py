@@ -44,8 +44,12 @@ def test_beam_search_refuses_nan_within_the_lengths(backend):
     lp = np.log(np.full((3, 2, 4), 0.25))
     lp[2, 1, 3] = np.nan
     with rnnfast.use_backend(backend):
-        with pytest.raises(ValueError, match=r"log_probs\[2, 1, 3\] is NaN \(within input_lengths\[1\] = 3\)"):
+        with pytest.raises(ValueError, match=r"log_probs\[2, 1, 3\] is nan \(within input_lengths\[1\] = 3\)"):
             ctc.beam_search(lp, beam_width=4)
+        lp2 = lp.copy()
+        lp2[2, 1, 3] = np.inf
+        with pytest.raises(ValueError, match=r"log_probs\[2, 1, 3\] is inf .*finite or -inf"):
+            ctc.beam_search(lp2, beam_width=4)
         # past the item's length the frame is never read
         ref = ctc.beam_search(lp[:2], beam_width=4)
         assert ctc.beam_search(lp, [3, 2], beam_width=4)[1] == ref[1]
@@ -103,3 +107,20 @@ def test_mytorch_rnncell_checks_weights_and_empty_batches(backend):
         dx, dh = cell.backward(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 2)), np.zeros((0, 3)))
         assert dx.shape == (0, 2) and dh.shape == (0, 3)
         assert not cell.dW_ih.any() and np.isfinite(cell.dW_hh).all()
+
+
+@pytest.mark.parametrize("zero_infinity", [False, True])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("backend", rnnfast.available_backends())
+def test_ctc_nan_and_plus_inf_log_probs_give_nan_as_torch(backend, value, zero_infinity):
+    """A NaN or +inf log-prob on the item's paths gives a NaN loss, as in torch: zero_infinity zeroes only an
+    infinite (infeasible) loss, and +inf - +inf in the log-sum-exp is NaN."""
+    torch = pytest.importorskip("torch")
+    lp = np.log(np.full((3, 2, 5), 0.2))
+    lp[1, 0, 1] = value
+    want = torch.nn.functional.ctc_loss(torch.from_numpy(lp), torch.tensor([[1], [2]]), [3, 3], [1, 1],
+                                        reduction="none", zero_infinity=zero_infinity).numpy()
+    with rnnfast.use_backend(backend):
+        got = ctc.ctc_loss(lp, [[1], [2]], [3, 3], [1, 1], reduction="none", zero_infinity=zero_infinity)
+    assert np.isnan(want[0]) and np.isnan(got[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)

@@ -198,12 +198,13 @@ def beam_search(log_probs, input_lengths=None, *, beam_width: int = 10, blank: i
     top_k = as_int_scalar("top_k", top_k, 1, _INT32_MAX)
     lp, il, blank = _decode_inputs(log_probs, input_lengths, blank)
     T, B, C = lp.shape
-    # a NaN has no rank among the candidates: the kept beam would depend on the kernel's comparison order
-    nan = np.isnan(lp) & (np.arange(T)[:, None] < il[None, :])[:, :, None]
-    if nan.any():
-        t, b, c = np.argwhere(nan)[0]
-        raise ValueError(f"log_probs[{t}, {b}, {c}] is NaN (within input_lengths[{b}] = {il[b]}): beam search needs "
-                         "ordered scores")
+    # a NaN has no rank among the candidates, and +inf - +inf is NaN: the kept beam would depend on the
+    # kernel's order of operations
+    bad = (np.isnan(lp) | (lp == np.inf)) & (np.arange(T)[:, None] < il[None, :])[:, :, None]
+    if bad.any():
+        t, b, c = np.argwhere(bad)[0]
+        raise ValueError(f"log_probs[{t}, {b}, {c}] is {lp[t, b, c]} (within input_lengths[{b}] = {il[b]}): beam "
+                         "search needs finite or -inf scores")
     if lm is None:  # the kernel of the active backend
         K = top_k
         labels, lengths, scores = _alloc_beam(lp.dtype, B=B, K=K, T=T)

@@ -30,10 +30,14 @@ def _shift(v, k, fill):
 
 
 def _lse(*xs):
-    out = xs[0]
+    """log(sum(exp(x))) elementwise as torch's CTC computes it: m + log(sum(exp(x - m))) with the max m
+    (0 where every term is -inf), so a +inf term gives NaN (inf - inf), as in torch and the other backends."""
+    m = xs[0]
     for x in xs[1:]:
-        out = np.logaddexp(out, x)
-    return out
+        m = np.maximum(m, x)
+    m = np.where(m == -np.inf, 0.0, m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return m + np.log(sum(np.exp(x - m) for x in xs))
 
 
 def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
@@ -55,7 +59,7 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
         p2 = np.where(skip, _shift(p, 2, ninf), ninf)
         al[t] = _lse(p, p1, p2) + lp[t, ext]
     nll = -(_lse(al[-1, -1], al[-1, -2]) if S > 1 else al[-1, -1])
-    if np.isinf(nll) and zero_infinity:
+    if nll == np.inf and zero_infinity:  # torch zeroes an infinite loss only (not -inf, not NaN)
         if grad_b is not None:
             grad_b[:Tb] = 0
         return dt.type(0)

@@ -115,8 +115,12 @@ class RNNCell:
             h_t = np.empty((x.shape[0], self.hidden_size), dt)
             _kernels().rnn_cell_forward(h_t, x, h_prev_t, *w, False)
             return h_t
-        xb = np.atleast_2d(np.require(x, dt, "A"))
-        h = np.atleast_2d(np.require(h_prev_t, dt, "A"))
+        xb = np.atleast_2d(np.require(x, dt, "CA"))
+        h = np.atleast_2d(np.require(h_prev_t, dt, "CA"))
+        I, H = self.input_size, self.hidden_size
+        if xb.ndim != 2 or h.ndim != 2 or xb.shape[1] != I or h.shape != (xb.shape[0], H):
+            raise ValueError(f"RNNCell.forward: expected x of shape (B, {I}) and h_prev_t of shape (B, {H}) "
+                             f"(or ({I},) and ({H},)), got {np.shape(x)} and {np.shape(h_prev_t)}")
         if not (self.hidden_size and self.input_size):  # an empty axis: the kernels are not built for it
             W_ih, W_hh, b_ih, b_hh = self._weights(dt)
             h_t = np.tanh(xb @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
@@ -145,7 +149,7 @@ class RNNCell:
                 and g[2].shape == g[3].shape == (H,)):
             # the kernel accumulates dW += dg^T x: feeding it delta / B gives MyTorch's batch-averaged
             # weight gradients in place; dx and dh (linear in delta) are scaled back
-            d = delta * (1.0 / B)
+            d = np.multiply(delta, 1.0 / B, order="C")  # the kernel takes C order
             dx, dh, dg = np.empty((B, I), dt), np.empty((B, H), dt), np.empty((B, H), dt)
             _kernels().rnn_cell_backward(dx, dh, *g, dg, d, h_prev_l, h_prev_t, h_t, *w, False)
             dx *= B
@@ -167,7 +171,7 @@ class RNNCell:
                 return (dx[0], dh[0]) if len(shape) == 1 else (dx, dh)
             cache = F.RNNCellCache(rnnfast.get_backend(), np.ascontiguousarray(h_prev_l),
                                    np.ascontiguousarray(h_prev_t), np.array(h_t), w_ih, w_hh, True, True, False)
-            gr = F.rnn_cell_backward(delta, cache)
+            gr = F.rnn_cell_backward(np.ascontiguousarray(delta), cache)
             self.dW_ih += gr.dw_ih / B
             self.dW_hh += gr.dw_hh / B
             self.db_ih += gr.db_ih / B
