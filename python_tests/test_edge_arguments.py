@@ -124,3 +124,23 @@ def test_ctc_nan_and_plus_inf_log_probs_give_nan_as_torch(backend, value, zero_i
         got = ctc.ctc_loss(lp, [[1], [2]], [3, 3], [1, 1], reduction="none", zero_infinity=zero_infinity)
     assert np.isnan(want[0]) and np.isnan(got[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", rnnfast.available_backends())
+def test_ctc_loss_with_nan_and_inf_log_probs_follows_torch(backend):
+    """Random small cases with NaN, +inf and -inf log-probs: the loss of every item is torch's, NaN for NaN."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        T, B, C = rng.integers(1, 6), rng.integers(1, 4), rng.integers(2, 5)
+        lp = np.log(rng.dirichlet(np.ones(C), size=(T, B)))
+        m = rng.random(lp.shape) < 0.1
+        lp[m] = rng.choice([np.nan, np.inf, -np.inf], m.sum())
+        il, tl, tg = rng.integers(0, T + 1, B), rng.integers(0, 4, B), rng.integers(1, C, (B, 3))
+        zi = bool(rng.integers(0, 2))
+        want = torch.nn.functional.ctc_loss(torch.from_numpy(lp), torch.from_numpy(tg), torch.from_numpy(il),
+                                            torch.from_numpy(tl), reduction="none", zero_infinity=zi).numpy()
+        with rnnfast.use_backend(backend):
+            got = ctc.ctc_loss(lp, tg, il, tl, reduction="none", zero_infinity=zi)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{lp} {il} {tl} {tg} {zi}")
+        np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-9)

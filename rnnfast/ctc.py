@@ -101,6 +101,12 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     T, B, C = lp.shape
     dt = lp.dtype
     _, fn = _backend.kernel("ctc_loss")
+    with np.errstate(invalid="ignore"):
+        total = np.add.reduce(lp, axis=None)  # one pass, no temporary
+    if total != total or total == np.inf:  # a NaN, or a +inf (alone, or meeting a -inf)
+        # NaN/+inf log-probs: the NumPy reference kernel carries them through every lattice state, as
+        # torch does (the compiled kernels skip states no path reaches, so a NaN there never shows)
+        _, fn = _backend.kernel("ctc_loss", "numpy")
     # alpha, beta: in the kernels' signature but unused (rnnfast/_contract.py): np.empty touches no page
     loss, grad, alpha, beta = _alloc_ctc_loss(dt, T=T, B=B, C=C, W=2 * tg.shape[1] + 3, return_grad=return_grad)
     if reduction == "mean":

@@ -94,9 +94,10 @@ def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_
     if grad is not None:
         grad[...] = 0
     for b in range(B):
-        loss[b] = _item(None if grad is None else grad[:, b], log_probs[:, b], targets[b],
-                        int(target_lengths[b]), int(input_lengths[b]), blank, zero_infinity,
-                        1 if grad_scale is None else grad_scale[b])
+        with np.errstate(invalid="ignore"):  # NaN/+inf log-probs propagate, as in torch
+            loss[b] = _item(None if grad is None else grad[:, b], log_probs[:, b], targets[b],
+                            int(target_lengths[b]), int(input_lengths[b]), blank, zero_infinity,
+                            1 if grad_scale is None else grad_scale[b])
 
 
 # ---------------------------------------------------------------------------------- beam search

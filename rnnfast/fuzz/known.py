@@ -11,11 +11,7 @@ _HEAP = ("was: C++ LSTM/Elman-RNN kernels with T = 0 or B = 0 and a bias write t
          "buffer (heap overflow: a crash then or at a later call), and gru_cell_backward with hidden size 0")
 _INT = "was: scalar arguments (blank, beam_width, top_k) go through int() unchecked: the message names no argument"
 
-KNOWN = [
-    (r"ctc\.ctc_loss\w*", "cpp", "mismatch", r"NaN at",
-     "NaN log-probs: which unreachable CTC states a NaN reaches (-inf + NaN) differs between the C++ kernel "
-     "(scaled pass, then log space) and the numpy/numba ones; the loss is NaN in both where torch's is"),
-]
+KNOWN = []  # none open: every finding fails the bounded test
 
 
 def _case(ep, backend, args, seed=1):
