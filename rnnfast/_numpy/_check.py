@@ -271,8 +271,7 @@ def check_rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h
 
 
 # ------------------------------------------------------------------------------------------ CTC
-def check_ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-                   zero_infinity):
+def check_ctc_loss(loss, grad, log_probs, targets, input_lengths, target_lengths, grad_scale, blank, zero_infinity):
     dt = log_probs.dtype if isinstance(log_probs, np.ndarray) else None
     if dt not in (np.float32, np.float64):
         raise TypeError(f"log_probs: expected float32 or float64, got {dt}")
