@@ -1,4 +1,4 @@
-"""Argument checks of the numba and numpy kernels, mirroring csrc/bindings.cpp: every array must have the
+"""Argument checks of the numba and numpy kernels, mirroring csrc/bindings/: every array must have the
 expected dtype, shape, C-contiguous layout and alignment, and outputs must be writeable, so that a
 kernel never reads or writes out of bounds (numba does not check indices) whatever the caller passes,
 e.g. a cache whose arrays were replaced by smaller ones. The functional layer validates first with
