@@ -316,10 +316,10 @@ constexpr int64_t kParallelWork = int64_t(1) << 22;
 }  // namespace
 
 template <class T>
-void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int64_t* targets,
-              const int64_t* input_lengths, const int64_t* target_lengths, const T* grad_scale, int Tn, int B,
-              int C, int Smax, int Smax2, int blank, bool zero_infinity) {
-  // alpha, beta, Smax2: not used (ctc.h); the rows live in pooled scratch
+void ctc_loss(T* loss, T* grad, const T* log_probs, const int64_t* targets, const int64_t* input_lengths,
+              const int64_t* target_lengths, const T* grad_scale, int Tn, int B, int C, int Smax, int blank,
+              bool zero_infinity) {
+  // the lattice rows live in pooled scratch (ctc.h)
   const int64_t ldt = (int64_t)B * C;  // stride of one time step in log_probs and grad
   int64_t work = 0;
   for (int b = 0; b < B; ++b) work += input_lengths[b] * (2 * target_lengths[b] + 1);
@@ -331,9 +331,9 @@ void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int
   });
 }
 
-template void ctc_loss<float>(float*, float*, float*, float*, const float*, const int64_t*, const int64_t*,
-                              const int64_t*, const float*, int, int, int, int, int, int, bool);
-template void ctc_loss<double>(double*, double*, double*, double*, const double*, const int64_t*, const int64_t*,
-                               const int64_t*, const double*, int, int, int, int, int, int, bool);
+template void ctc_loss<float>(float*, float*, const float*, const int64_t*, const int64_t*, const int64_t*,
+                              const float*, int, int, int, int, int, bool);
+template void ctc_loss<double>(double*, double*, const double*, const int64_t*, const int64_t*, const int64_t*,
+                               const double*, int, int, int, int, int, bool);
 
 }  // namespace rnnfast

@@ -28,12 +28,10 @@
 // item is redone by a log-space pass (exact, several times slower). Without grad, the scaled pass
 // still runs its backward sweep (the checks) but writes nothing.
 //
-// Who allocates: the caller (outputs). alpha, beta: (B, T, Smax2) workspace of the former log-space
-// layout, Smax2 >= 2*Smax + 3; NOT USED (kept for the bindings' signature; pass np.empty, whose
-// pages are never touched). The kernel keeps its rows in scratch objects from a pool shared by the
-// threads (team.h ScratchPool), each grown to the largest item it served (16 * T_b * ldw bytes,
-// ldw = (S_b + 9) & ~7) and kept between calls, so warm calls allocate nothing;
-// rnnfast._core.release_scratch() frees the pool (rnnfast.functional.clear_workspace).
+// Who allocates: the caller (outputs); the caller passes no workspace. The kernel keeps its rows in
+// scratch objects from a pool shared by the threads (team.h ScratchPool), each grown to the largest
+// item it served (16 * T_b * ldw bytes, ldw = (S_b + 9) & ~7) and kept between calls, so warm calls
+// allocate nothing; rnnfast._core.release_scratch() frees the pool (rnnfast.functional.clear_workspace).
 // Outputs OVERWRITTEN: loss (B,), grad (T, B, C) (grad may be nullptr: loss only).
 // Items run on up to rnnfast.set_num_threads threads (std::threads started for the call, team.h
 // parallel_items: fork-safe) when the batch has at least 2^22 state-frames (sum of T_b * S_b), else on
@@ -45,8 +43,8 @@
 namespace rnnfast {
 
 template <class T>
-void ctc_loss(T* loss, T* grad, T* alpha, T* beta, const T* log_probs, const int64_t* targets,
-              const int64_t* input_lengths, const int64_t* target_lengths, const T* grad_scale, int Tn, int B,
-              int C, int Smax, int Smax2, int blank, bool zero_infinity);
+void ctc_loss(T* loss, T* grad, const T* log_probs, const int64_t* targets, const int64_t* input_lengths,
+              const int64_t* target_lengths, const T* grad_scale, int Tn, int B, int C, int Smax, int blank,
+              bool zero_infinity);
 
 }  // namespace rnnfast

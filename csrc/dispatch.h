@@ -2,7 +2,8 @@
 // the best level the CPU and OS support is chosen when rnnfast._core is imported.
 //
 // How (details in docs/cpu-dispatch.md): CMake compiles every kernel source (csrc/*.cpp except the
-// shared files bindings.cpp, blas.cpp, dispatch.cpp) once per capability with that level's flags
+// shared files blas.cpp, dispatch.cpp, ...; the bindings, csrc/bindings/, are shared too) once per
+// capability with that level's flags
 // (-mavx2 -mfma, -mavx512f ...) and with the namespace renamed on the command line, e.g.
 // -Drnnfast=rnnfast_avx2. Everything a kernel source defines or includes in namespace rnnfast,
 // including inline header code (vmath.h, recurrent.h, team.h, packed_step.h), becomes

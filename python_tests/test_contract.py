@@ -60,6 +60,24 @@ def test_pybind_signature_parser_reads_names():
     assert _pybind_names(types.SimpleNamespace(__doc__=doc), "gru_forward") == ["y", "h_n", "reset_after"]
 
 
+@pytest.mark.skipif("cpp" not in BACKENDS, reason="needs the compiled module")
+def test_type_stub_lists_every_compiled_function_with_its_arguments():
+    """rnnfast/_core.pyi: one def per function of rnnfast._core with the pybind11 signature's argument
+    names, and an annotation per module attribute."""
+    import ast
+    import pathlib
+
+    from rnnfast import _core
+
+    tree = ast.parse((pathlib.Path(rnnfast.__file__).parent / "_core.pyi").read_text())
+    stub = {n.name: [a.arg for a in n.args.args] for n in tree.body if isinstance(n, ast.FunctionDef)}
+    attrs = {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign)}
+    public = [n for n in dir(_core) if not n.startswith("__")]
+    funcs = {n: _pybind_names(getattr(_core, n), n) for n in public if callable(getattr(_core, n))}
+    assert stub == funcs
+    assert attrs == set(public) - set(funcs)
+
+
 # ------------------------------------------------------------------------------------ allocation
 def test_allocate_follows_the_declared_shapes_and_conditions():
     dt = np.dtype(np.float32)

@@ -354,13 +354,10 @@ def test_cpp_binding_rejects_bad_arrays():
     from rnnfast import _core
     T, B, C, S = 4, 2, 3, 2
     lp = np.zeros((T, B, C))
-    ok = dict(loss=np.empty(B), grad=np.empty((T, B, C)), alpha=np.empty((B, T, 2 * S + 3)),
-              beta=np.empty((B, T, 2 * S + 3)), log_probs=lp, targets=np.ones((B, S), np.int64),
+    ok = dict(loss=np.empty(B), grad=np.empty((T, B, C)), log_probs=lp, targets=np.ones((B, S), np.int64),
               input_lengths=np.array([4, 4]), target_lengths=np.array([2, 1]), grad_scale=None, blank=0,
               zero_infinity=False)
     _core.ctc_loss(**ok)
-    with pytest.raises(ValueError, match=r"alpha: last dimension must be at least 2\*Smax\+3 = 7"):
-        _core.ctc_loss(**{**ok, "alpha": np.empty((B, T, 6))})
     with pytest.raises(ValueError, match=r"target_lengths\[1\] = 3 is outside \[0, S=2\]"):
         _core.ctc_loss(**{**ok, "target_lengths": np.array([2, 3])})
     with pytest.raises(ValueError, match=r"targets\[0, 1\] = 3"):

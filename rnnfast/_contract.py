@@ -41,7 +41,6 @@ class Arg:
     shape: tuple | None = None     # expressions over the kernel's symbols; None for flags
     optional: bool = False         # None allowed (the kernel skips it)
     when: str | None = None        # allocated only when this keyword of allocate() is true
-    unused: bool = False           # no backend reads or writes it (allocated with np.empty: no page touched)
 
 
 def _a(role, dtype, name, shape=None, optional=False, when=None):
@@ -57,9 +56,8 @@ def inout(name, shape, optional=False):
     return _a("inout", "float", name, shape, optional)
 
 
-def work(name, shape, optional=False, when=None, unused=False):
-    a = _a("work", "float", name, shape, optional, when)
-    return Arg(a.name, a.role, a.dtype, a.shape, a.optional, a.when, True) if unused else a
+def work(name, shape, optional=False, when=None):
+    return _a("work", "float", name, shape, optional, when)
 
 
 def inp(name, shape, optional=False, dtype="float"):
@@ -149,11 +147,9 @@ KERNELS: dict = {
         inp("dh_new", "B, H"), inp("x", "B, I"), inp("h", "B, H"), inp("h_new", "B, H"), inp("w_ih", _RW_IH),
         inp("w_hh", _RW_HH), flag("relu")),
     # ------------------------------------------------------------------------------------- CTC
-    # alpha/beta: unused by every backend (the kernels keep their rows in scratch of their own); the
-    # compiled binding still requires them, so they are allocated (np.empty: no page is touched).
+    # the kernels keep their lattice rows in scratch of their own (csrc/ctc.h): no workspace argument
     "ctc_loss": (
         out("loss", "B,"), out("grad", "T, B, C", when="return_grad"),
-        work("alpha", "B, T, W", unused=True), work("beta", "B, T, W", unused=True),
         inp("log_probs", "T, B, C"), inp("targets", "B, S", dtype="int64"), inp("input_lengths", "B,", dtype="int64"),
         inp("target_lengths", "B,", dtype="int64"), inp("grad_scale", "B,", True), flag("blank", "int"),
         flag("zero_infinity")),
@@ -189,7 +185,7 @@ def names(kernel: str) -> list:
 def _make_allocator(kernel: str):
     """Source of ``alloc(dt, <symbols>, <conditions>)`` returning the kernel's out and work arrays
     (in order; ``inout`` ones are the caller's). Arrays whose shape has the sequence length come from
-    the buffer pool (they are the large ones), the others (and unused ones) from ``np.empty``; a ``when`` array is
+    the buffer pool (they are the large ones), the others from ``np.empty``; a ``when`` array is
     None unless its condition is true; an ``optional`` output without ``when`` is always allocated."""
     args = [a for a in KERNELS[kernel] if a.role in ("out", "work")]
     syms = sorted({n for a in args for e in a.shape for n in compile(e, "<s>", "eval").co_names})
@@ -199,7 +195,7 @@ def _make_allocator(kernel: str):
         dt = "dt" if a.dtype == "float" else "_i64"
         shape = "(" + ", ".join(a.shape) + ("," if len(a.shape) == 1 else "") + ")"
         in_t = "T" in {n for e in a.shape for n in compile(e, "<s>", "eval").co_names}
-        fn = "_pool" if in_t and not a.unused else "_empty"
+        fn = "_pool" if in_t else "_empty"
         expr = f"{fn}({shape}, {dt})"
         lines.append(f"({expr} if {a.when} else None)" if a.when else expr)
     params = ", ".join(["dt", "*"] + syms + [f"{c}=False" for c in conds])

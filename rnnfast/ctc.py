@@ -107,13 +107,12 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
         # NaN/+inf log-probs: the NumPy reference kernel carries them through every lattice state, as
         # torch does (the compiled kernels skip states no path reaches, so a NaN there never shows)
         _, fn = _backend.kernel("ctc_loss", "numpy")
-    # alpha, beta: in the kernels' signature but unused (rnnfast/_contract.py): np.empty touches no page
-    loss, grad, alpha, beta = _alloc_ctc_loss(dt, T=T, B=B, C=C, W=2 * tg.shape[1] + 3, return_grad=return_grad)
+    loss, grad = _alloc_ctc_loss(dt, T=T, B=B, C=C, return_grad=return_grad)
     if reduction == "mean":
         scale = (1.0 / (np.maximum(tl, 1) * max(B, 1))).astype(dt)
     else:
         scale = np.ones(B, dt)
-    fn(loss, grad, alpha, beta, lp, tg, il, tl, scale, int(blank), bool(zero_infinity))
+    fn(loss, grad, lp, tg, il, tl, scale, int(blank), bool(zero_infinity))
     if reduction == "none":
         out = loss[0] if unbatched else loss
     elif reduction == "sum":

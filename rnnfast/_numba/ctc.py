@@ -221,8 +221,8 @@ def _item(loss, grad, b, has_grad, log_probs, tgt, L, Tb, C, blank, zero_infinit
 
 
 @_jit
-def _ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-              zero_infinity, has_grad, has_scale, scratch, b0, b1):
+def _ctc_loss(loss, grad, log_probs, targets, input_lengths, target_lengths, grad_scale, blank, zero_infinity,
+              has_grad, has_scale, scratch, b0, b1):
     """Items b0 <= b < b1 (the caller splits the batch over threads, as ctc.cpp's parallel_items).
     scratch (2, >= T * ldw) float64 holds the scaled pass's alpha and emission rows (ctc.cpp
     ItemScratch::wd, we); its small vectors are allocated here."""
@@ -296,15 +296,14 @@ def _over_batch(fn, B, *args, work=None):
             f.result()
 
 
-def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-             zero_infinity):
+def ctc_loss(loss, grad, log_probs, targets, input_lengths, target_lengths, grad_scale, blank, zero_infinity):
     _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     dt = log_probs.dtype
     work = int(np.dot(input_lengths, 2 * target_lengths + 1))
     T = log_probs.shape[0]
     ldw = (2 * targets.shape[1] + 10) & ~7  # as _ctc_loss
     _over_batch(_with_scratch(_ctc_loss, T * ldw), log_probs.shape[1], loss,
-                np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, alpha, beta, log_probs, targets,
+                np.empty((0, 1, log_probs.shape[2]), dt) if grad is None else grad, log_probs, targets,
                 input_lengths, target_lengths, np.empty(0, dt) if grad_scale is None else grad_scale, int(blank),
                 bool(zero_infinity), grad is not None, grad_scale is not None, work=work)
 

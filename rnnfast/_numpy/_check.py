@@ -1,4 +1,4 @@
-"""Argument checks of the numba and numpy kernels, mirroring csrc/bindings.cpp: every array must have the
+"""Argument checks of the numba and numpy kernels, mirroring csrc/bindings/: every array must have the
 expected dtype, shape, C-contiguous layout and alignment, and outputs must be writeable, so that a
 kernel never reads or writes out of bounds (numba does not check indices) whatever the caller passes,
 e.g. a cache whose arrays were replaced by smaller ones. The functional layer validates first with
@@ -271,8 +271,7 @@ def check_rnn_cell_backward(dx, dh, dw_ih, dw_hh, db_ih, db_hh, dg, dh_new, x, h
 
 
 # ------------------------------------------------------------------------------------------ CTC
-def check_ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-                   zero_infinity):
+def check_ctc_loss(loss, grad, log_probs, targets, input_lengths, target_lengths, grad_scale, blank, zero_infinity):
     dt = log_probs.dtype if isinstance(log_probs, np.ndarray) else None
     if dt not in (np.float32, np.float64):
         raise TypeError(f"log_probs: expected float32 or float64, got {dt}")

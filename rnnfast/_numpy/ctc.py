@@ -87,8 +87,7 @@ def _item(grad_b, lp, tgt, L, Tb, blank, zero_infinity, scale):
     return nll
 
 
-def ctc_loss(loss, grad, alpha, beta, log_probs, targets, input_lengths, target_lengths, grad_scale, blank,
-             zero_infinity):
+def ctc_loss(loss, grad, log_probs, targets, input_lengths, target_lengths, grad_scale, blank, zero_infinity):
     _check.check_ctc_loss(**locals())  # as the bindings check: never out of bounds
     T, B, C = log_probs.shape
     if grad is not None:
