@@ -154,3 +154,20 @@ def _flat(r):
     if isinstance(r, (tuple, list)):
         return [a for x in r for a in _flat(x)]
     return [r]
+
+
+def test_parameters_are_checked_against_the_memory_available(monkeypatch):
+    """A module whose parameters (and the float64 draw they start from) exceed the memory available now
+    raises a MemoryError naming its sizes, before allocating: it would otherwise be killed by the kernel's
+    out-of-memory handler or swap for minutes. The count follows the layers' real input sizes."""
+    from rnnfast.nn import _args
+
+    monkeypatch.setattr(_args, "_available_bytes", lambda: 8 * 2 ** 30)
+    with pytest.raises(MemoryError, match=r"RNNCell\(input_size=2147483647, hidden_size=1\).*32 GiB.*8 GiB"):
+        nn.RNNCell(2 ** 31 - 1, 1, dtype=np.float64)
+    with pytest.raises(MemoryError, match=r"RNN\(input_size=2147483647, hidden_size=1, num_layers=2\): .* 24 GiB"):
+        nn.RNN(2 ** 31 - 1, 1, num_layers=2, dtype=np.float32)
+    monkeypatch.setattr(_args, "_available_bytes", lambda: 2 ** 20)  # 1 MiB: 6 layers of (4, 4) fit
+    nn.LSTM(4, 4, num_layers=6)
+    with pytest.raises(MemoryError, match="num_layers=2000"):
+        nn.LSTM(4, 4, num_layers=2000)

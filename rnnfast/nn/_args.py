@@ -55,17 +55,32 @@ def dropout_mask(rng, shape, p: float, dtype) -> np.ndarray:
     return (rng.random(shape) < keep).astype(dtype) / np.dtype(dtype).type(keep)
 
 
-def check_parameter_bytes(who: str, n_elements: int, dtype) -> None:
-    """MemoryError naming the sizes when the parameters would not fit in this machine's memory
-    (checked before allocating: a huge ``num_layers`` would otherwise allocate layer after layer)."""
-    need = int(n_elements) * np.dtype(dtype).itemsize
+def _available_bytes() -> int:
+    """Memory a new allocation can get without swapping: MemAvailable (Linux), else physical memory."""
     try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        have = 1 << 50
+        return 1 << 50
+
+
+def check_parameter_bytes(who: str, n_elements: int, dtype) -> None:
+    """MemoryError naming the sizes when the parameters would not fit in the memory available now
+    (checked before allocating: a huge ``num_layers`` would otherwise allocate layer after layer, and a
+    module whose parameters nearly fill the machine would be killed by the kernel's out-of-memory
+    handler, or swap for minutes, instead of raising). Counted: each parameter in its dtype plus the
+    float64 draw it is initialised from (its gradient, allocated later, takes no more than that draw)."""
+    need = int(n_elements) * (np.dtype(dtype).itemsize + 8)
+    have = _available_bytes()
     if need > have:
-        raise MemoryError(f"{who}: the parameters would need {need / 2**30:.3g} GiB, more than this machine's "
-                          f"{have / 2**30:.3g} GiB")
+        raise MemoryError(f"{who}: the parameters would need {need / 2**30:.3g} GiB (with their initial draw), more "
+                          f"than the {have / 2**30:.3g} GiB of memory available")
 
 
 def allocating(who: str):

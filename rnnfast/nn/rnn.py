@@ -71,8 +71,8 @@ class _RNNBase(Module):
         k = 1.0 / math.sqrt(hidden_size)
         self._names = []  # per (layer, direction): the parameter names in torch's order
         who = f"{type(self).__name__}(input_size={input_size}, hidden_size={hidden_size}, num_layers={num_layers})"
-        per_dir = G * (max(input_size, P * D) + P + 2) + proj_size * hidden_size
-        check_parameter_bytes(who, num_layers * D * per_dir, self.dtype)
+        per_dir = lambda n_in: G * (n_in + P + 2) + proj_size * hidden_size  # noqa: E731
+        check_parameter_bytes(who, D * (per_dir(input_size) + (num_layers - 1) * per_dir(P * D)), self.dtype)
         with allocating(who):
             self._init_parameters(D, G, P, k)
         self._cache = None
