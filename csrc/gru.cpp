@@ -340,7 +340,7 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   const int64_t BH = (int64_t)B * H, BG = (int64_t)B * 3 * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
-  const bool pack = use_packed();
+  const bool pack = use_packed((int64_t)Tn * B);
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, reset_after, H) : nullptr);
   Scratch<T> scratch;
   T* ghT = pack ? nullptr : scratch.get((size_t)BG);
@@ -366,7 +366,7 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
   const int64_t N = (int64_t)Tn * B;
-  const bool pack = use_packed();  // packed path: W_hh packed; BLAS path: W_hh^T
+  const bool pack = use_packed((int64_t)Tn * B);  // packed path: W_hh packed; BLAS path: W_hh^T
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, reset_after, H) : nullptr);
   const int64_t nwT = pack ? 0 : (int64_t)3 * H * H;
   Scratch<T> scratch;

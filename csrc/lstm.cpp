@@ -274,7 +274,7 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   if (c0) std::memcpy(cs, c0, sizeof(T) * BH);
   else std::memset(cs, 0, sizeof(T) * BH);
   // the small-batch BLAS path multiplies by the transposed weights, the packed path by packed ones
-  const bool pack = use_packed();
+  const bool pack = use_packed((int64_t)Tn * B);
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, w_hr != nullptr, H, P) : nullptr);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
@@ -307,7 +307,7 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   else std::memset(dc, 0, sizeof(T) * BH);
   // the BLAS path multiplies by the transposed weights; then dm (B,H) | sT (2*B*max(4H,P)) | db (4H)
   const size_t nsT = 2 * (size_t)B * std::max(G, P);
-  const bool pack = use_packed();
+  const bool pack = use_packed((int64_t)Tn * B);
   CallScratch<T> s(!pack && B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G);
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, w_hr != nullptr, H, P) : nullptr);
   T* dm = s.rest;

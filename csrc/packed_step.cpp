@@ -8,10 +8,11 @@
 
 namespace rnnfast {
 namespace {
-// "packed" means: the packed kernels wherever the kernel's translation unit has them (use_packed()
+// "automatic" (the default) and "packed" mean: the packed kernels wherever the kernel's translation unit
+// has them (use_packed()
 // checks that unit's instruction set), so a build that compiles this file for the baseline and the
 // kernels per instruction set still uses them.
-std::atomic<int> g_mode{(int)StepProduct::packed};
+std::atomic<int> g_mode{(int)StepProduct::automatic};
 }  // namespace
 
 StepProduct step_product_mode() { return (StepProduct)g_mode.load(std::memory_order_relaxed); }

@@ -39,7 +39,8 @@
 namespace rnnfast {
 
 // Per-step product path, process-wide (packed_step.cpp; bindings: _core._set_step_product).
-enum class StepProduct : int { blas = 0, packed = 1 };
+// automatic: packed where the packing pays for itself (use_packed(rows)); packed: always; blas: never.
+enum class StepProduct : int { blas = 0, packed = 1, automatic = 2 };
 StepProduct step_product_mode();
 void set_step_product_mode(StepProduct m);
 const char* packed_isa_name();  // "avx512", "avx2" or "none": the packed path of packed_step.cpp's build
@@ -315,7 +316,15 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
 }  // namespace packed
 
 // Whether the sequence kernels of this build use the packed per-step products now.
-inline bool use_packed() { return packed::available() && step_product_mode() == StepProduct::packed; }
+// Packing W_hh costs about as much as kPackedMinRows rows of per-step products save (measured: a
+// one-row GRU step at H = 256 saves 1.6 us, packing its W_hh costs ~100 us, fresh pages included), so
+// the automatic mode packs only for calls of at least that many step rows (T * B).
+constexpr int64_t kPackedMinRows = 64;
+inline bool use_packed(int64_t rows) {
+  const StepProduct m = step_product_mode();
+  return packed::available() &&
+         (m == StepProduct::packed || (m == StepProduct::automatic && rows >= kPackedMinRows));
+}
 
 }  // namespace
 }  // namespace rnnfast

@@ -168,7 +168,7 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   const int64_t BH = (int64_t)B * H;
   if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
   else std::memset(hs, 0, sizeof(T) * BH);
-  const bool pack = use_packed();  // packed path: W_hh^T packed once for all steps
+  const bool pack = use_packed((int64_t)Tn * B);  // packed path: W_hh^T packed once for all steps
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
   packed::PackedWeight<T> pw;
   if (pack) pw.allocate(H, H);
@@ -191,7 +191,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
   T* dh = dh0;  // running dL/dh, ends as dL/dh0
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
-  const bool pack = use_packed();  // packed path: W_hh packed once for all steps
+  const bool pack = use_packed((int64_t)Tn * B);  // packed path: W_hh packed once for all steps
   CallScratch<T> s(!pack && B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
   packed::PackedWeight<T> pw;
   if (pack) pw.allocate(H, H);

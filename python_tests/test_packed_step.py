@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rnnfast
+import rnnfast.functional
 
 pytest.importorskip("rnnfast._core")
 from rnnfast import _core
@@ -31,13 +32,20 @@ PATHS = ["blas", "packed"] if ISA != "none" else ["blas"]
 
 
 def test_build_reports_its_packed_kernels():
-    """A native x86-64 build with AVX2+FMA or AVX-512 must have the packed path, on by default."""
+    """A native x86-64 build with AVX2+FMA or AVX-512 must have the packed path, on by default for calls of
+    at least 64 step rows (T * B) and off below, where packing W_hh costs more than it saves."""
     import platform
 
     path, isa, _ = _core._step_product()
     assert isa in ("avx512", "avx2", "none")
     if isa != "none":
-        assert path == "packed", "the packed path is the default where it is compiled"
+        assert path == "auto", "the packed path is the default where it is compiled"
+        d = G.make_case(64, 1, 3, 8, dtype=np.float64, seed=0)
+        for T, packs in ((63, False), (64, True)):
+            made = _core._step_product()[2]
+            with rnnfast.use_backend("cpp"):
+                rnnfast.functional.gru_forward(d["x"][:T], d["h0"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"])
+            assert (_core._step_product()[2] > made) == packs, (T, packs)
     elif platform.machine() in ("x86_64", "AMD64"):
         pytest.skip("this build has no packed kernels (compiled without AVX2+FMA): only the BLAS path is tested")
 

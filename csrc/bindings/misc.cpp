@@ -88,24 +88,31 @@ void bind_misc(py::module_& m) {
       "_set_step_product",
       [](const std::string& name) {
         if (name == "blas") return rnnfast::set_step_product_mode(rnnfast::StepProduct::blas);
-        if (name != "packed")
-          throw py::value_error("_set_step_product: name must be 'blas' or 'packed', got '" + name + "'");
+        if (name != "packed" && name != "auto")
+          throw py::value_error("_set_step_product: name must be 'auto', 'blas' or 'packed', got '" + name + "'");
         if (std::string(rnnfast::packed_isa_name()) == "none")
           throw py::value_error(
               "_set_step_product: this build has no packed per-step kernels (needs AVX2+FMA "
               "or AVX-512 at compile time)");
-        rnnfast::set_step_product_mode(rnnfast::StepProduct::packed);
+        rnnfast::set_step_product_mode(name == "auto" ? rnnfast::StepProduct::automatic
+                                                      : rnnfast::StepProduct::packed);
       },
-      py::arg("name"), "Per-step recurrent products through the BLAS ('blas') or the packed micro-kernels.");
+      py::arg("name"),
+      "Per-step recurrent products through the BLAS ('blas'), the packed micro-kernels ('packed'), or the "
+      "packed ones for calls of at least 64 step rows T * B ('auto', the default).");
   m.def(
       "_step_product",
       []() {
-        const bool packed = rnnfast::step_product_mode() == rnnfast::StepProduct::packed &&
-                            std::string(rnnfast::packed_isa_name()) != "none";
-        return py::make_tuple(packed ? "packed" : "blas", rnnfast::packed_isa_name(),
+        const auto m = rnnfast::step_product_mode();
+        const bool none = std::string(rnnfast::packed_isa_name()) == "none";
+        const char* path = none || m == rnnfast::StepProduct::blas
+                               ? "blas"
+                               : (m == rnnfast::StepProduct::packed ? "packed" : "auto");
+        return py::make_tuple(path, rnnfast::packed_isa_name(),
                               (int64_t)rnnfast::packed_weights_made().load());
       },
-      "(path in use, instruction set of the packed kernels: 'avx512', 'avx2' or 'none', weights packed so far).");
+      "(mode: 'auto', 'packed' or 'blas' ('blas' in a build without packed kernels), instruction set of the "
+      "packed kernels: 'avx512', 'avx2' or 'none', weights packed so far).");
   m.def("get_num_threads", []() { return get_num_threads(); });
   m.attr("has_openmp") = kHasOpenmp;
   m.attr("has_libmvec") = kHasLibmvec;
