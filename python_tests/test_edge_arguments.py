@@ -7,16 +7,12 @@ import rnnfast
 from rnnfast import ctc, ctc_prob
 from rnnfast.mytorch.gru_cell import GRUCell
 from rnnfast.mytorch.rnn_cell import RNNCell
+from test_hardening_kernels import _misaligned
 
 
 def misaligned(a):
     """A C-contiguous copy of a at an odd byte offset of a buffer."""
-    a = np.asarray(a)
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    out = buf[1:].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    assert not out.flags.aligned and out.flags.c_contiguous
-    return out
+    return _misaligned(np.asarray(a))
 
 
 def test_log_softmax_edges():

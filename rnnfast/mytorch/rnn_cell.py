@@ -155,9 +155,9 @@ class RNNCell:
             dx *= B
             dh *= B
         else:  # through the functional API (it checks and converts), then average into the attributes
-            w_ih, w_hh = (np.ascontiguousarray(a) for a in self._weights(dt)[:2])
+            w_ih, w_hh = (np.ascontiguousarray(a) for a in self._weights(dt)[:2])  # shapes checked there
             for name, a, want in (("delta", delta, (B, H)), ("h_t", h_t, (B, H)), ("h_prev_l", h_prev_l, (B, I)),
-                                  ("h_prev_t", h_prev_t, (B, H)), ("W_ih", w_ih, (H, I)), ("W_hh", w_hh, (H, H))):
+                                  ("h_prev_t", h_prev_t, (B, H))):
                 if a.shape != want:
                     raise ValueError(f"RNNCell.backward: {name} should have shape {want}, got {a.shape}")
             if not (H and I and B):  # an empty axis: the kernels are not built for it
