@@ -336,10 +336,11 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_
 template <class T>
 void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const T* h0, const T* w_ih,
                  const T* w_hh, const T* b_ih, const T* b_hh, const int64_t* lengths, int Tn, int B,
-                 int I, int H, bool reset_after) {
+                 int I, int H, bool reset_after, bool reverse) {
   const int64_t BH = (int64_t)B * H, BG = (int64_t)B * 3 * H;
-  if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
-  else std::memset(hs, 0, sizeof(T) * BH);
+  const rec::TimeOrder order{Tn, reverse};
+  if (h0) std::memcpy(hs + order.first() * BH, h0, sizeof(T) * BH);
+  else std::memset(hs + order.first() * BH, 0, sizeof(T) * BH);
   const bool pack = use_packed((int64_t)Tn * B);
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, reset_after, H) : nullptr);
   Scratch<T> scratch;
@@ -348,20 +349,22 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
     input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H, tid, nth);
     if (pk) pk->pack(false, w_hh, H, tid, nth);
     bar.wait();
-    for (int t = 0; t < Tn; ++t) {
-      step_forward(hs + (t + 1) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + t * BH, w_hh,
-                   b_hh, pk.get(), lengths, t, B, H, reset_after, tid, nth, bar);
+    for (int s = 0; s < Tn; ++s) {
+      const int t = order.at(s);
+      step_forward(hs + order.out(t) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + order.in(t) * BH,
+                   w_hh, b_hh, pk.get(), lengths, t, B, H, reset_after, tid, nth, bar);
     }
   });
-  std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
+  std::memcpy(h_n, hs + order.last() * BH, sizeof(T) * BH);
 }
 
 template <class T>
 void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx, T* dgh, T* dtmp,
                   const T* dy, const T* dh_n, const T* x, const T* w_ih, const T* w_hh, const T* hs,
                   const T* gates, const T* hn, const int64_t* lengths, int Tn, int B, int I, int H,
-                  bool reset_after) {
+                  bool reset_after, bool reverse) {
   const int64_t BH = (int64_t)B * H, BG = (int64_t)B * 3 * H;
+  const rec::TimeOrder order{Tn, reverse};
   T* dh = dh0;  // running dL/dh, ends as dL/dh0
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
@@ -370,29 +373,33 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, reset_after, H) : nullptr);
   const int64_t nwT = pack ? 0 : (int64_t)3 * H * H;
   Scratch<T> scratch;
-  T* wT = scratch.get((size_t)(nwT + BH + N));
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)3 * H * H);
+  const int64_t nkeep = carry && reverse ? BH : 0;  // reverse order: carried rows' saved dL/dh
+  T* wT = scratch.get((size_t)(nwT + BH + N + nkeep));
   T* sT = wT + nwT;
   T* ones = sT + BH;
+  T* keep = reverse ? (nkeep ? ones + N : nullptr) : const_cast<T*>(dh_n);
   std::fill(ones, ones + N, T(1));
-  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)3 * H * H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rh = split(H, tid, nth), rb = split(B, tid, nth);
     if (pk) pk->pack(true, w_hh, H, tid, nth);
     else transpose(wT + (int64_t)rh.lo * 3 * H, 3 * H, w_hh + rh.lo, H, rh.hi - rh.lo, 3 * H, false);  // wT = W_hh^T
     bar.wait();
-    for (int t = Tn - 1; t >= 0; --t) {
+    for (int s = Tn - 1; s >= 0; --s) {
+      const int t = order.at(s);
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
-      step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + t * BH, gates + t * BG,
-                    hn + t * BH, wT, pk.get(), lengths, t, B, H, reset_after, false, tid, nth, bar);
+      if (carry && reverse) rec::save_carried(keep, dh, lengths, t, rb, H);
+      step_backward(dh, dgx + t * BG, reset_after ? dgh + t * BG : nullptr, dtmp, sT, hs + order.in(t) * BH,
+                    gates + t * BG, hn + t * BH, wT, pk.get(), lengths, t, B, H, reset_after, false, tid, nth, bar);
       if (carry) {
         bar.wait();  // the product's rows are in
-        rec::restore_carried(dh, dh_n, lengths, t, rb, H);
+        rec::restore_carried(dh, keep, lengths, t, rb, H);
         bar.wait();
       }
     }
     bar.wait();  // every step's gate gradients are in
-    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs, hn, ones, N, I, H, reset_after, false, tid,
-                nth);
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, x, w_ih, hs + order.in(0) * BH, hn,
+                ones, N, I, H, reset_after, false, tid, nth);
   });
 }
 
@@ -429,10 +436,10 @@ void gru_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
 
 #define RNNFAST_INSTANTIATE_GRU(T)                                                                        \
   template void gru_forward<T>(T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,    \
-                               const T*, const int64_t*, int, int, int, int, bool);                        \
+                               const T*, const int64_t*, int, int, int, int, bool, bool);                  \
   template void gru_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, \
                                 const T*, const T*, const T*, const T*, const int64_t*, int, int, int, int,  \
-                                bool);                                                                      \
+                                bool, bool);                                                                    \
   template void gru_cell_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,       \
                                     const T*, int, int, int, bool);                                        \
   template void gru_cell_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,      \

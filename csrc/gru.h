@@ -21,8 +21,14 @@
 // gru_cell_backward, where weight and bias gradients are ACCUMULATED (+=), as a per-step
 // caller (a MyTorch-style cell) expects.
 //
+// reverse = true runs time backwards, t = T-1 .. 0 (the reverse direction of a bidirectional layer,
+// with no array reversed): a row is inside its sequence at t < length, as forwards, so it carries h0
+// through its padding and then reads x[length-1], ..., x[0]; y[t] is its state after reading x[t];
+// h_n the state after t = 0. The backward pass takes the same flag.
+//
 // Forward cache, read by the backward pass:
-//   hs    (T+1, B, H)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length)
+//   hs    (T+1, B, H)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length);
+//                      reverse: hs[T] = h0, hs[t] = state after step t (csrc/recurrent.h TimeOrder)
 //   gates (T, B, 3H)   r, z, n after the nonlinearity
 //   hn    (T, B, H)    reset_after: W_hn h + b_hn (pre-reset); else r * h (input of W_hn)
 // Workspace: gh (B, 3H) in forward; dgx, dgh (T, B, 3H) and dtmp (B, H) in backward.
@@ -37,7 +43,7 @@ namespace rnnfast {
 template <class T>
 void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh,
                  const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
-                 const int64_t* lengths, int Tn, int B, int I, int H, bool reset_after);
+                 const int64_t* lengths, int Tn, int B, int I, int H, bool reset_after, bool reverse);
 
 // dy (T,B,H) and dh_n (B,H) may each be nullptr (zero). db_ih/db_hh may be nullptr (no bias).
 // Outputs overwritten: dx (T,B,I), dh0 (B,H), dw_ih (3H,I), dw_hh (3H,H), db_ih, db_hh (3H).
@@ -45,7 +51,7 @@ template <class T>
 void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx, T* dgh, T* dtmp,
                   const T* dy, const T* dh_n, const T* x, const T* w_ih, const T* w_hh, const T* hs,
                   const T* gates, const T* hn, const int64_t* lengths, int Tn, int B, int I, int H,
-                  bool reset_after);
+                  bool reset_after, bool reverse);
 
 // One step. h_new (B,H) overwritten; gates (B,3H) and hn (B,H) are the step's cache; gh (B,3H)
 // workspace. h may not alias h_new.

@@ -267,12 +267,13 @@ struct CallScratch {
 template <class T>
 void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* x, const T* h0, const T* c0,
                   const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const T* w_hr,
-                  const int64_t* lengths, int Tn, int B, int I, int H, int P) {
+                  const int64_t* lengths, int Tn, int B, int I, int H, int P, bool reverse) {
   const int64_t BP = (int64_t)B * P, BH = (int64_t)B * H, BG = (int64_t)B * 4 * H;
-  if (h0) std::memcpy(hs, h0, sizeof(T) * BP);
-  else std::memset(hs, 0, sizeof(T) * BP);
-  if (c0) std::memcpy(cs, c0, sizeof(T) * BH);
-  else std::memset(cs, 0, sizeof(T) * BH);
+  const rec::TimeOrder order{Tn, reverse};
+  if (h0) std::memcpy(hs + order.first() * BP, h0, sizeof(T) * BP);
+  else std::memset(hs + order.first() * BP, 0, sizeof(T) * BP);
+  if (c0) std::memcpy(cs + order.first() * BH, c0, sizeof(T) * BH);
+  else std::memset(cs + order.first() * BH, 0, sizeof(T) * BH);
   // the small-batch BLAS path multiplies by the transposed weights, the packed path by packed ones
   const bool pack = use_packed((int64_t)Tn * B);
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
@@ -282,23 +283,25 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
     s.fill(w_hh, w_hr, H, P, tid, nth);
     if (pk) pk->pack(false, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
-    for (int t = 0; t < Tn; ++t) {
-      step_forward(hs + (t + 1) * BP, cs + (t + 1) * BH, y + t * BP, gates + t * BG, w_hr ? ms + t * BH : nullptr,
-                   s.rest, hs + t * BP, cs + t * BH, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid,
-                   nth, bar);
+    for (int st = 0; st < Tn; ++st) {
+      const int t = order.at(st);
+      step_forward(hs + order.out(t) * BP, cs + order.out(t) * BH, y + t * BP, gates + t * BG,
+                   w_hr ? ms + t * BH : nullptr, s.rest, hs + order.in(t) * BP, cs + order.in(t) * BH, w_hh, s.wT,
+                   w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid, nth, bar);
     }
   });
-  std::memcpy(h_n, hs + Tn * BP, sizeof(T) * BP);
-  std::memcpy(c_n, cs + Tn * BH, sizeof(T) * BH);
+  std::memcpy(h_n, hs + order.last() * BP, sizeof(T) * BP);
+  std::memcpy(c_n, cs + order.last() * BH, sizeof(T) * BH);
 }
 
 template <class T>
 void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dgates, T* dhs,
                    const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* w_ih, const T* w_hh,
                    const T* w_hr, const T* hs, const T* cs, const T* gates, const T* ms,
-                   const int64_t* lengths, int Tn, int B, int I, int H, int P) {
+                   const int64_t* lengths, int Tn, int B, int I, int H, int P, bool reverse) {
   const int G = 4 * H;
   const int64_t BP = (int64_t)B * P, BH = (int64_t)B * H, BG = (int64_t)B * G;
+  const rec::TimeOrder order{Tn, reverse};
   T* dh = dh0;  // running dL/dh and dL/dc, end as dL/dh0 and dL/dc0
   T* dc = dc0;
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BP);
@@ -308,28 +311,33 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
   // the BLAS path multiplies by the transposed weights; then dm (B,H) | sT (2*B*max(4H,P)) | db (4H)
   const size_t nsT = 2 * (size_t)B * std::max(G, P);
   const bool pack = use_packed((int64_t)Tn * B);
-  CallScratch<T> s(!pack && B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G);
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)G * P);
+  const size_t nkeep = carry && reverse ? (size_t)BP : 0;  // reverse order: carried rows' saved dL/dh
+  CallScratch<T> s(!pack && B > kSmallBatch, w_hr, H, P, (size_t)BH + nsT + G + nkeep);
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(true, w_hr != nullptr, H, P) : nullptr);
   T* dm = s.rest;
   T* sT = dm + BH;
   T* dbsum = sT + nsT;
-  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)G * P);
+  T* keep = reverse ? (nkeep ? dbsum + G : nullptr) : const_cast<T*>(dh_n);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
     if (pk) pk->pack(true, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
-    for (int t = Tn - 1; t >= 0; --t) {
+    for (int st = Tn - 1; st >= 0; --st) {
+      const int t = order.at(st);
       rec::add_output_grad(dh, dy ? dy + t * BP : nullptr, lengths, t, rb, P);
-      step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + t * BH, cs + (t + 1) * BH,
-                    gates + t * BG, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P, tid, nth, bar);
+      if (carry && reverse) rec::save_carried(keep, dh, lengths, t, rb, P);
+      step_backward(dh, dc, dgates + t * BG, w_hr ? dhs + t * BP : nullptr, dm, sT, cs + order.in(t) * BH,
+                    cs + order.out(t) * BH, gates + t * BG, w_hh, s.wT, w_hr, s.wrT, pk.get(), lengths, t, B, H, P,
+                    tid, nth, bar);
       if (carry) {
-        rec::restore_carried(dh, dh_n, lengths, t, rb, P);
+        rec::restore_carried(dh, keep, lengths, t, rb, P);
         bar.wait();
       }
     }
-    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs, ms, (int64_t)Tn * B, I, H,
-                P, false, tid, nth);
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dbsum, dgates, dhs, x, w_ih, hs + order.in(0) * BP, ms,
+                (int64_t)Tn * B, I, H, P, false, tid, nth);
   });
 }
 
@@ -372,10 +380,10 @@ void lstm_cell_backward(T* dx, T* dh, T* dc, T* dw_ih, T* dw_hh, T* db_ih, T* db
 
 #define RNNFAST_INSTANTIATE_LSTM(T)                                                                          \
   template void lstm_forward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                const T*, const T*, const T*, const int64_t*, int, int, int, int, int);      \
+                                const T*, const T*, const T*, const int64_t*, int, int, int, int, int, bool);\
   template void lstm_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,       \
                                  const T*, const T*, const T*, const T*, const T*, const T*, const T*,        \
-                                 const T*, const int64_t*, int, int, int, int, int);                          \
+                                 const T*, const int64_t*, int, int, int, int, int, bool);                    \
   template void lstm_cell_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,        \
                                      const T*, const T*, const T*, int, int, int, int);                       \
   template void lstm_cell_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*,      \

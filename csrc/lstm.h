@@ -24,8 +24,11 @@
 // ACCUMULATED (+=), as a per-step caller (a MyTorch-style cell) expects.
 //
 // Forward cache, read by the backward pass:
-//   hs    (T+1, B, P)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length)
+//   hs    (T+1, B, P)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length);
+//                      reverse: hs[T] = h0, hs[t] = state after step t (csrc/recurrent.h TimeOrder)
 //   cs    (T+1, B, H)  cell states, same convention
+// reverse = true runs time backwards, t = T-1 .. 0, as in csrc/gru.h (the reverse direction of a
+// bidirectional layer, with no array reversed); the backward pass takes the same flag.
 //   gates (T, B, 4H)   i, f, g, o after the nonlinearity (rows past their length: unspecified)
 //   ms    (T, B, H)    projection only (else nullptr): m = o * tanh(c'), the input of W_hr
 //                      (0 for rows past their length)
@@ -40,7 +43,7 @@ namespace rnnfast {
 template <class T>
 void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* x, const T* h0, const T* c0,
                   const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const T* w_hr,
-                  const int64_t* lengths, int Tn, int B, int I, int H, int P);
+                  const int64_t* lengths, int Tn, int B, int I, int H, int P, bool reverse);
 
 // dy (T,B,P), dh_n (B,P), dc_n (B,H) may each be nullptr (zero). dx may be nullptr (not wanted).
 // db_ih/db_hh may be nullptr (no bias); dw_hr and dhs are nullptr without a projection.
@@ -50,7 +53,7 @@ template <class T>
 void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dgates, T* dhs,
                    const T* dy, const T* dh_n, const T* dc_n, const T* x, const T* w_ih, const T* w_hh,
                    const T* w_hr, const T* hs, const T* cs, const T* gates, const T* ms,
-                   const int64_t* lengths, int Tn, int B, int I, int H, int P);
+                   const int64_t* lengths, int Tn, int B, int I, int H, int P, bool reverse);
 
 // One step. h_new (B,P) and c_new (B,H) overwritten; gates (B,4H) and, with a projection, m (B,H)
 // are the step's cache (m is nullptr without one). h (B,P), c (B,H) may not alias h_new, c_new.

@@ -94,17 +94,42 @@ bool all_finite(const T* a, int64_t n) {
 
 // Rows past their length at step t carry dL/dh unchanged, but the step's product dh += dg W_hh still
 // adds 0 * W_hh to them, which is NaN where W_hh holds an inf or a NaN (the sequence kernels call this
-// only then). Put back their value, dh_n's row (or 0): every earlier step (t' > t) was past their length too.
+// only then). Put back their carried value, keep's row (or 0 for keep nullptr): in time order that is
+// dh_n's row (every step after t was past the row's length too); in reverse order it is the value the
+// row had when it left its sequence, saved by save_carried.
 template <class T>
-void restore_carried(T* dh, const T* dh_n, const int64_t* lengths, int t, Range rb, int P) {
+void restore_carried(T* dh, const T* keep, const int64_t* lengths, int t, Range rb, int P) {
   if (!lengths) return;
   for (int b = rb.lo; b < rb.hi; ++b) {
     if (row_valid(lengths, t, b)) continue;
     T* d = dh + (int64_t)b * P;
-    if (dh_n) std::memcpy(d, dh_n + (int64_t)b * P, sizeof(T) * P);
+    if (keep) std::memcpy(d, keep + (int64_t)b * P, sizeof(T) * P);
     else std::memset(d, 0, sizeof(T) * P);
   }
 }
+
+// Reverse order, before step t: rows whose sequence ends here (t == length) start carrying dL/dh;
+// keep (B,P) takes their current value for restore_carried.
+template <class T>
+void save_carried(T* keep, const T* dh, const int64_t* lengths, int t, Range rb, int P) {
+  for (int b = rb.lo; b < rb.hi; ++b)
+    if (lengths[b] == t) std::memcpy(keep + (int64_t)b * P, dh + (int64_t)b * P, sizeof(T) * P);
+}
+
+// Time order of a sequence kernel. Forward order visits t = 0 .. T-1; reverse order visits T-1 .. 0
+// (each row from its last valid step, its padding first, carried: the reverse direction of a
+// bidirectional layer without reversing any array). The state cache hs (T+1 slots) holds h0 in
+// slot 0 (forward) or slot T (reverse), and the state entering step t in slot in(t) with the state
+// leaving it in slot out(t), so that hs + in(0) is the (T, B, .) block of every step's input state.
+struct TimeOrder {
+  int Tn;
+  bool reverse;
+  int at(int s) const { return reverse ? Tn - 1 - s : s; }    // the s-th step visited
+  int64_t in(int t) const { return reverse ? t + 1 : t; }     // slot of the state entering step t
+  int64_t out(int t) const { return reverse ? t : t + 1; }    // slot of the state leaving step t
+  int64_t first() const { return reverse ? Tn : 0; }          // slot of h0
+  int64_t last() const { return reverse ? 0 : Tn; }           // slot of the final state
+};
 
 }  // namespace rec
 }  // namespace rnnfast

@@ -164,53 +164,64 @@ struct CallScratch {
 
 template <class T>
 void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih,
-                 const T* b_hh, const int64_t* lengths, int Tn, int B, int I, int H, bool relu) {
+                 const T* b_hh, const int64_t* lengths, int Tn, int B, int I, int H, bool relu, bool reverse) {
   const int64_t BH = (int64_t)B * H;
-  if (h0) std::memcpy(hs, h0, sizeof(T) * BH);
-  else std::memset(hs, 0, sizeof(T) * BH);
+  const rec::TimeOrder order{Tn, reverse};
+  if (h0) std::memcpy(hs + order.first() * BH, h0, sizeof(T) * BH);
+  else std::memset(hs + order.first() * BH, 0, sizeof(T) * BH);
   const bool pack = use_packed((int64_t)Tn * B);  // packed path: W_hh^T packed once for all steps
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
   packed::PackedWeight<T> pw;
   if (pack) pw.allocate(H, H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    input_projection(hs + BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);  // into hs[1..T]
+    // into the slots of the states leaving each step, hs[1..T] (reverse: hs[0..T-1])
+    input_projection(hs + order.out(0) * BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);
     if (pack) pw.pack(w_hh, 1, H, tid, nth);
     bar.wait();
-    for (int t = 0; t < Tn; ++t)
-      step_forward(hs + (t + 1) * BH, y + t * BH, s.rest, hs + t * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t,
-                   B, H, relu, tid, nth, bar);
+    for (int st = 0; st < Tn; ++st) {
+      const int t = order.at(st);
+      step_forward(hs + order.out(t) * BH, y + t * BH, s.rest, hs + order.in(t) * BH, w_hh, s.wT,
+                   pack ? &pw : nullptr, lengths, t, B, H, relu, tid, nth, bar);
+    }
   });
-  std::memcpy(h_n, hs + Tn * BH, sizeof(T) * BH);
+  std::memcpy(h_n, hs + order.last() * BH, sizeof(T) * BH);
 }
 
 template <class T>
 void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, const T* dy, const T* dh_n,
                   const T* x, const T* w_ih, const T* w_hh, const T* hs, const int64_t* lengths, int Tn, int B,
-                  int I, int H, bool relu) {
+                  int I, int H, bool relu, bool reverse) {
   const int64_t BH = (int64_t)B * H;
+  const rec::TimeOrder order{Tn, reverse};
   T* dh = dh0;  // running dL/dh, ends as dL/dh0
   if (dh_n) std::memcpy(dh, dh_n, sizeof(T) * BH);
   else std::memset(dh, 0, sizeof(T) * BH);
   const bool pack = use_packed((int64_t)Tn * B);  // packed path: W_hh packed once for all steps
-  CallScratch<T> s(!pack && B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H);  // W_hh^T (BLAS path) | sT | db
+  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)H * H);
+  const size_t nkeep = carry && reverse ? (size_t)BH : 0;  // reverse order: carried rows' saved dL/dh
+  // W_hh^T (BLAS path) | sT | db | keep
+  CallScratch<T> s(!pack && B > kSmallBatch, w_hh, H, 2 * (size_t)BH + H + nkeep);
   packed::PackedWeight<T> pw;
   if (pack) pw.allocate(H, H);
   T* sT = s.rest;
   T* dbsum = sT + 2 * BH;
-  const bool carry = lengths && !rec::all_finite(w_hh, (int64_t)H * H);
+  T* keep = reverse ? (nkeep ? dbsum + H : nullptr) : const_cast<T*>(dh_n);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     const Range rb = split(B, tid, nth);
     if (pack) pw.pack(w_hh, H, 1, tid, nth);  // panels split as in every product: no barrier needed
-    for (int t = Tn - 1; t >= 0; --t) {
+    for (int st = Tn - 1; st >= 0; --st) {
+      const int t = order.at(st);
       rec::add_output_grad(dh, dy ? dy + t * BH : nullptr, lengths, t, rb, H);
-      step_backward(dh, dg + t * BH, sT, hs + (t + 1) * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t, B, H, relu,
-                    tid, nth, bar);
+      if (carry && reverse) rec::save_carried(keep, dh, lengths, t, rb, H);
+      step_backward(dh, dg + t * BH, sT, hs + order.out(t) * BH, w_hh, s.wT, pack ? &pw : nullptr, lengths, t, B, H,
+                    relu, tid, nth, bar);
       if (carry) {
-        rec::restore_carried(dh, dh_n, lengths, t, rb, H);
+        rec::restore_carried(dh, keep, lengths, t, rb, H);
         bar.wait();
       }
     }
-    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs, (int64_t)Tn * B, I, H, false, tid, nth);
+    param_grads(dx, dw_ih, dw_hh, db_ih, db_hh, dbsum, dg, x, w_ih, hs + order.in(0) * BH, (int64_t)Tn * B, I, H,
+                false, tid, nth);
   });
 }
 
@@ -240,9 +251,9 @@ void rnn_cell_backward(T* dx, T* dh, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* 
 
 #define RNNFAST_INSTANTIATE_RNN(T)                                                                          \
   template void rnn_forward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, const T*,       \
-                               const int64_t*, int, int, int, int, bool);                                   \
+                               const int64_t*, int, int, int, int, bool, bool);                             \
   template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                const T*, const int64_t*, int, int, int, int, bool);                        \
+                                const T*, const int64_t*, int, int, int, int, bool, bool);                  \
   template void rnn_cell_forward<T>(T*, const T*, const T*, const T*, const T*, const T*, const T*, int, int, \
                                     int, bool);                                                             \
   template void rnn_cell_backward<T>(T*, T*, T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*,     \

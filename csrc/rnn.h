@@ -18,7 +18,10 @@
 // (+=), as a per-step caller (a MyTorch-style cell) expects.
 //
 // Forward cache, read by the backward pass:
-//   hs    (T+1, B, H)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length).
+//   hs    (T+1, B, H)  hs[0] = h0, hs[t+1] = state after step t (carried past a row's length);
+//                      reverse: hs[T] = h0, hs[t] = state after step t (csrc/recurrent.h TimeOrder).
+// reverse = true runs time backwards, t = T-1 .. 0, as in csrc/gru.h (the reverse direction of a
+// bidirectional layer, with no array reversed); the backward pass takes the same flag.
 //                      The activation's derivative comes from the new state itself:
 //                      tanh' = 1 - h'^2, relu' = (h' > 0).
 // Backward workspace: dg (T, B, H) = gradient w.r.t. the pre-activation a (0 past a row's length).
@@ -30,7 +33,7 @@ namespace rnnfast {
 // Outputs overwritten: y (T,B,H), h_n (B,H) and the cache hs (T+1,B,H).
 template <class T>
 void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, const T* w_hh, const T* b_ih,
-                 const T* b_hh, const int64_t* lengths, int Tn, int B, int I, int H, bool relu);
+                 const T* b_hh, const int64_t* lengths, int Tn, int B, int I, int H, bool relu, bool reverse);
 
 // dy (T,B,H) and dh_n (B,H) may each be nullptr (zero); dx may be nullptr (not wanted);
 // db_ih/db_hh may be nullptr (no bias).
@@ -38,7 +41,7 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
 template <class T>
 void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, const T* dy, const T* dh_n,
                   const T* x, const T* w_ih, const T* w_hh, const T* hs, const int64_t* lengths, int Tn, int B,
-                  int I, int H, bool relu);
+                  int I, int H, bool relu, bool reverse);
 
 // One step: h_new (B,H) overwritten (it is also the step's cache). h (B,H) may not alias h_new.
 template <class T>

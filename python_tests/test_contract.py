@@ -156,7 +156,7 @@ def test_check_call_catches_swapped_and_misshaped_arguments():
     T, B, I, H = 3, 2, 4, 5
     dt = np.dtype(np.float64)
     outs = list(_contract.allocate("rnn_forward", dt, T=T, B=B, H=H))
-    ins = [np.zeros((T, B, I)), None, np.zeros((H, I)), np.zeros((H, H)), None, None, None, False]
+    ins = [np.zeros((T, B, I)), None, np.zeros((H, I)), np.zeros((H, H)), None, None, None, False, False]
     env = _contract.check_call("rnn_forward", outs + ins)
     assert env == {"T": T, "B": B, "H": H, "I": I}
     swapped = outs + [ins[0], None, ins[3], ins[2]] + ins[4:]  # w_ih and w_hh exchanged
@@ -167,12 +167,12 @@ def test_check_call_catches_swapped_and_misshaped_arguments():
     with pytest.raises(_contract.ContractError, match="argument 'x': expected dtype float64 like the other"):
         _contract.check_call("rnn_forward", outs + [ins[0].astype(np.float32)] + ins[1:])
     with pytest.raises(_contract.ContractError, match="argument 'relu': expected a Python bool"):
-        _contract.check_call("rnn_forward", outs + ins[:-1] + ["yes"])
+        _contract.check_call("rnn_forward", outs + ins[:-2] + ["yes", False])
     ro = outs[1].copy()
     ro.flags.writeable = False
     with pytest.raises(_contract.ContractError, match="argument 'h_n' is read-only"):
         _contract.check_call("rnn_forward", [outs[0], ro, outs[2]] + ins)
-    with pytest.raises(_contract.ContractError, match="expected 11 arguments"):
+    with pytest.raises(_contract.ContractError, match="expected 12 arguments"):
         _contract.check_call("rnn_forward", outs + ins[:-1])
 
 
@@ -261,3 +261,16 @@ def test_a_changed_cache_is_refused_before_any_kernel_reads_it(backend):
         rc.lengths = np.array([4])
         with pytest.raises(ValueError, match="lengths"):
             F.rnn_backward(None, n(2, 5), rc)
+
+
+def test_backend_kernels_is_the_public_kernel_module(backend):
+    """rnnfast.backend_kernels(name) is the module whose functions the contract describes (what the
+    MyTorch cells call per step); the active backend's by default."""
+    k = rnnfast.backend_kernels(backend)
+    have = {n for n in dir(k) if not n.startswith("_")} & set(_contract.KERNELS)
+    assert {"gru_forward", "lstm_backward", "rnn_forward"} <= have  # a backend may lack some (fallback)
+    assert have == set(_contract.KERNELS) or backend != "numpy"  # the reference has every kernel
+    with rnnfast.use_backend(backend):
+        assert rnnfast.backend_kernels() is k
+    with pytest.raises(ValueError, match="backend"):
+        rnnfast.backend_kernels("fortran")

@@ -109,7 +109,7 @@ def test_cpp_gru_bindings_reject_bad_arrays():
     outs = dict(y=np.empty((T, B, H)), h_n=np.empty((B, H)), hs=np.empty((T + 1, B, H)),
                 gates=np.empty((T, B, 3 * H)), hn=np.empty((T, B, H)), gh=np.empty((B, 3 * H)))
     ins = dict(x=a["x"], h0=a["h0"], w_ih=a["w_ih"], w_hh=a["w_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"], lengths=None,
-               reset_after=True)
+               reset_after=True, reverse=False)
     _core.gru_forward(**outs, **ins)  # valid call
     ro = np.empty((T + 1, B, H))
     ro.flags.writeable = False

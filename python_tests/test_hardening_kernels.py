@@ -49,8 +49,9 @@ def make_params(family, T, B, I, H, dtype=np.float64, seed=0, bias=True, P=None)
     return d
 
 
-def run_recurrent(k, d, lengths=None, seq=True, cell=True):
-    """Every kernel of d's family on backend module k: {name: array} of all outputs and gradients."""
+def run_recurrent(k, d, lengths=None, seq=True, cell=True, reverse=False):
+    """Every kernel of d's family on backend module k: {name: array} of all outputs and gradients
+    (the sequence kernels in time order, or in reverse order with reverse=True)."""
     f, T, B, I, H, P = (d[n] for n in ("family", "T", "B", "I", "H", "P"))
     dt = d["x"].dtype
     e = lambda *s: np.empty(s, dt)
@@ -64,12 +65,12 @@ def run_recurrent(k, d, lengths=None, seq=True, cell=True):
             s = "ra" if ra else "rb"
             if seq:
                 y, h_n, hs, gates, hn, gh = e(T, B, H), e(B, H), e(T + 1, B, H), e(T, B, 3 * H), e(T, B, H), e(B, 3 * H)
-                k.gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, ra)
+                k.gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, ra, reverse)
                 dx, dh0, dwi, dwh = e(T, B, I), e(B, H), e(3 * H, I), e(3 * H, H)
                 dbi, dbh = (e(3 * H), e(3 * H)) if b_ih is not None else (None, None)
                 dgx, dgh, dtmp = e(T, B, 3 * H), (e(T, B, 3 * H) if ra else None), e(B, H)
                 k.gru_backward(dx, dh0, dwi, dwh, dbi, dbh, dgx, dgh, dtmp, d["dy"], d["dh_n"], x, w_ih, w_hh, hs,
-                               gates, hn, lengths, ra)
+                               gates, hn, lengths, ra, reverse)
                 out.update({f"{s}_y": y, f"{s}_h_n": h_n, f"{s}_dx": dx, f"{s}_dh0": dh0, f"{s}_dw_ih": dwi,
                             f"{s}_dw_hh": dwh, f"{s}_db_ih": dbi, f"{s}_db_hh": dbh})
             if cell:
@@ -89,12 +90,12 @@ def run_recurrent(k, d, lengths=None, seq=True, cell=True):
         if seq:
             y, h_n, c_n = e(T, B, P), e(B, P), e(B, H)
             hs, cs, gates, ms = e(T + 1, B, P), e(T + 1, B, H), e(T, B, 4 * H), (e(T, B, H) if proj else None)
-            k.lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths)
+            k.lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse)
             dx, dh0, dc0, dwi, dwh = e(T, B, I), e(B, P), e(B, H), e(4 * H, I), e(4 * H, P)
             dbi, dbh = (e(4 * H), e(4 * H)) if b_ih is not None else (None, None)
             dwr, dhs = (e(P, H), e(T, B, P)) if proj else (None, None)
             k.lstm_backward(dx, dh0, dc0, dwi, dwh, dbi, dbh, dwr, e(T, B, 4 * H), dhs, d["dy"], d["dh_n"], d["dc_n"],
-                            x, w_ih, w_hh, w_hr, hs, cs, gates, ms, lengths)
+                            x, w_ih, w_hh, w_hr, hs, cs, gates, ms, lengths, reverse)
             out.update({"y": y, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0, "dw_ih": dwi, "dw_hh": dwh,
                         "db_ih": dbi, "db_hh": dbh, "dw_hr": dwr})
         if cell:
@@ -112,11 +113,11 @@ def run_recurrent(k, d, lengths=None, seq=True, cell=True):
         relu = f == "rnn_relu"
         if seq:
             y, h_n, hs = e(T, B, H), e(B, H), e(T + 1, B, H)
-            k.rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu)
+            k.rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse)
             dx, dh0, dwi, dwh = e(T, B, I), e(B, H), e(H, I), e(H, H)
             dbi, dbh = (e(H), e(H)) if b_ih is not None else (None, None)
             k.rnn_backward(dx, dh0, dwi, dwh, dbi, dbh, e(T, B, H), d["dy"], d["dh_n"], x, w_ih, w_hh, hs, lengths,
-                           relu)
+                           relu, reverse)
             out.update({"y": y, "h_n": h_n, "dx": dx, "dh0": dh0, "dw_ih": dwi, "dw_hh": dwh, "db_ih": dbi,
                         "db_hh": dbh})
         if cell:
@@ -147,17 +148,18 @@ ZERO_SHAPES = [(0, 3, 4, 5), (3, 0, 4, 5), (3, 2, 0, 5), (3, 2, 4, 0), (0, 0, 0,
                (2, 9, 0, 17)]
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 @pytest.mark.parametrize("shape", ZERO_SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_zero_sizes_match_numpy(backend, family, shape, bias):
+def test_zero_sizes_match_numpy(backend, family, shape, bias, reverse):
     """T, B, I or H = 0 through every kernel: no out-of-bounds access (the C++ input projection used to
     write the bias row into a zero-row buffer), results equal to the numpy reference (zeros where
     nothing contributes, e.g. bias gradients of an empty batch)."""
     d = make_params(family, *shape, bias=bias, seed=sum(shape))
-    got = run_recurrent(kernels(backend), d)
-    ref = run_recurrent(kernels("numpy"), d)
+    got = run_recurrent(kernels(backend), d, reverse=reverse)
+    ref = run_recurrent(kernels("numpy"), d, reverse=reverse)
     assert_same(got, ref, 1e-12, f"{backend} {family} {shape}")
 
 
@@ -165,10 +167,11 @@ def test_zero_sizes_match_numpy(backend, family, shape, bias):
 def test_zero_sizes_with_lengths_and_team(backend):
     """Zero batch rows and zero-length rows with lengths, and a team-sized batch with I = 0."""
     for family in FAMILIES:
-        d = make_params(family, 3, 4, 2, 6, seed=1)
-        got = run_recurrent(kernels(backend), d, lengths=[0, 3, 0, 1])
-        ref = run_recurrent(kernels("numpy"), d, lengths=[0, 3, 0, 1])
-        assert_same(got, ref, 1e-12, family)
+        for reverse in (False, True):
+            d = make_params(family, 3, 4, 2, 6, seed=1)
+            got = run_recurrent(kernels(backend), d, lengths=[0, 3, 0, 1], reverse=reverse)
+            ref = run_recurrent(kernels("numpy"), d, lengths=[0, 3, 0, 1], reverse=reverse)
+            assert_same(got, ref, 1e-12, f"{family} reverse={reverse}")
 
 
 # ------------------------------------------------------------------------ NaN / inf agreement
@@ -206,20 +209,22 @@ def test_inf_upstream_gradients_agree(backend, family):
         np.testing.assert_allclose(got[k][fin], ref[k][fin], rtol=1e-9, atol=1e-9, err_msg=k)
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("B", [3, 40], ids=["small", "team"])
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_rows_past_their_length_carry_gradients_past_nonfinite_weights(backend, family, B):
+def test_rows_past_their_length_carry_gradients_past_nonfinite_weights(backend, family, B, reverse):
     """A row of length 0 passes dh_n through unchanged (as a packed sequence never touches it), also when
     W_hh holds inf or NaN: its zero gate gradients times W_hh are not added (0 * inf = NaN). Rows that do
-    run match the numpy reference, NaN for NaN."""
+    run match the numpy reference, NaN for NaN. In reverse order the padding comes last in the backward
+    pass: a row carries the gradient it had when its sequence ended."""
     rnnfast.set_num_threads(2)
     try:
         d = make_params(family, 4, B, 3, 5, seed=3)
         d["w_hh"][1, 0], d["w_hh"][-1, -1] = -np.inf, np.nan
         lengths = np.arange(B) % 3 * 2  # 0, 2, 4, 0, ...: every third row never runs
-        got = run_recurrent(kernels(backend), d, lengths=lengths, cell=False)
-        ref = run_recurrent(kernels("numpy"), d, lengths=lengths, cell=False)
+        got = run_recurrent(kernels(backend), d, lengths=lengths, cell=False, reverse=reverse)
+        ref = run_recurrent(kernels("numpy"), d, lengths=lengths, cell=False, reverse=reverse)
     finally:
         rnnfast.set_num_threads(1)
     for name in [n for n in ref if n.endswith("dh0")]:
@@ -431,7 +436,7 @@ def test_kernels_recheck_arguments(backend):
     d = make_params("rnn_tanh", 3, 2, 3, 4)
     T, B, H = 3, 2, 4
     ok = lambda: [np.empty((T, B, H)), np.empty((B, H)), np.empty((T + 1, B, H))]
-    args = lambda y, h_n, hs: (y, h_n, hs, d["x"], None, d["w_ih"], d["w_hh"], None, None, None, False)
+    args = lambda y, h_n, hs: (y, h_n, hs, d["x"], None, d["w_ih"], d["w_hh"], None, None, None, False, False)
     k.rnn_forward(*args(*ok()))
     y, h_n, hs = ok()
     with pytest.raises(ValueError, match=r"hs: expected shape \(4, 2, 4\)"):
@@ -446,7 +451,7 @@ def test_kernels_recheck_arguments(backend):
     with pytest.raises(ValueError, match=r"y: array data is not aligned"):
         k.rnn_forward(*args(_misaligned(np.empty((T, B, H))), np.empty((B, H)), hs))
     with pytest.raises(ValueError, match=r"lengths\[1\] = 7 is outside \[0, T=3\]"):
-        k.rnn_forward(*args(*ok())[:9], np.array([1, 7]), False)
+        k.rnn_forward(*args(*ok())[:9], np.array([1, 7]), False, False)
 
 
 # ------------------------------------------------------------------------------ determinism
@@ -473,17 +478,18 @@ def test_team_and_solo_results_are_bitwise_equal(cpp_team2, family):
     from rnnfast._blas import thread_control_addresses
     _core = cpp_team2
     d = make_params(family, 5, 16, 20, 136, dtype=np.float32, seed=3)
-    runs = _core.team_runs()
-    team = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8)
-    assert _core.team_runs() > runs, "the shape should run a team"
-    _core.set_blas_threads(0, 0)
-    try:
+    for reverse in (False, True):
         runs = _core.team_runs()
-        solo = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8)
-        assert _core.team_runs() == runs
-    finally:
-        _core.set_blas_threads(*thread_control_addresses())
-    assert _bitwise_equal(team, solo)
+        team = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8, reverse=reverse)
+        assert _core.team_runs() > runs, "the shape should run a team"
+        _core.set_blas_threads(0, 0)
+        try:
+            runs = _core.team_runs()
+            solo = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8, reverse=reverse)
+            assert _core.team_runs() == runs
+        finally:
+            _core.set_blas_threads(*thread_control_addresses())
+        assert _bitwise_equal(team, solo)
 
 
 def test_concurrent_callers_get_identical_results(cpp_team2):

@@ -176,7 +176,7 @@ def test_cpp_bindings_reject_bad_arrays():
     outs = dict(y=np.empty((T, B, H)), h_n=np.empty((B, H)), c_n=np.empty((B, H)), hs=np.empty((T + 1, B, H)),
                 cs=np.empty((T + 1, B, H)), gates=np.empty((T, B, 4 * H)), ms=None)
     ins = dict(x=a["x"], h0=a["h0"], c0=a["c0"], w_ih=a["w_ih"], w_hh=a["w_hh"], b_ih=a["b_ih"], b_hh=a["b_hh"],
-               w_hr=None, lengths=None)
+               w_hr=None, lengths=None, reverse=False)
     _core.lstm_forward(**outs, **ins)  # valid call
     ro = np.empty((T + 1, B, H))
     ro.flags.writeable = False
@@ -199,7 +199,7 @@ def test_cpp_bindings_reject_bad_arrays():
 
     r = rnn_args(T, B, I, H)
     rin = dict(x=r["x"], h0=r["h0"], w_ih=r["w_ih"], w_hh=r["w_hh"], b_ih=r["b_ih"], b_hh=r["b_hh"], lengths=None,
-               relu=False)
+               relu=False, reverse=False)
     rout = dict(y=np.empty((T, B, H), f), h_n=np.empty((B, H), f), hs=np.empty((T + 1, B, H), f))
     _core.rnn_forward(**rout, **rin)
     with pytest.raises(ValueError, match=r"w_ih: expected shape \(5, 4\)"):
@@ -214,4 +214,4 @@ def test_cpp_bindings_reject_bad_arrays():
     with pytest.raises(ValueError, match=r"dg: expected shape \(3, 2, 5\)"):
         _core.rnn_backward(np.empty((T, B, I)), np.empty((B, H)), np.empty((H, I)), np.empty((H, H)), None, None,
                            np.empty((T, B, H + 1)), None, None, r["x"], r["w_ih"], r["w_hh"], rout["hs"], None,
-                           False)
+                           False, False)

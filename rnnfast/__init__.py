@@ -10,6 +10,7 @@ from ._backend import (
     available_backends,
     backend_errors,
     get_backend,
+    kernels as backend_kernels,
     set_backend,
     use_backend,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "BACKENDS",
     "available_backends",
     "backend_errors",
+    "backend_kernels",
     "functional",
     "get_backend",
     "get_num_threads",

@@ -114,7 +114,12 @@ def use_backend(name: str):
 
 
 def kernels(name: str | None = None):
-    """The kernel module of backend ``name`` (default: the active one)."""
+    """The kernel module of backend ``name`` (default: the active one): its functions take exactly the
+    arguments of the kernel contract (rnnfast/_contract.py), outputs first, every array allocated and
+    checked by the caller (the kernels re-check shapes and dtypes and raise, but convert nothing).
+    For callers whose per-call work is smaller than the functional layer's argument handling, such as a
+    one-row recurrent cell step; everyone else calls :mod:`rnnfast.functional`. Public as
+    ``rnnfast.backend_kernels``."""
     return _loaded[_check_name(name or get_backend())]
 
 

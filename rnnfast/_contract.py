@@ -82,14 +82,15 @@ KERNELS: dict = {
         out("y", "T, B, H"), out("h_n", "B, H"), out("hs", "T + 1, B, H"), out("gates", "T, B, 3 * H"),
         out("hn", "T, B, H"), work("gh", "B, 3 * H"),
         inp("x", "T, B, I"), inp("h0", "B, H", True), inp("w_ih", _GW_IH), inp("w_hh", _GW_HH),
-        inp("b_ih", _GB, True), inp("b_hh", _GB, True), inp("lengths", "B,", True, "int64"), flag("reset_after")),
+        inp("b_ih", _GB, True), inp("b_hh", _GB, True), inp("lengths", "B,", True, "int64"), flag("reset_after"),
+        flag("reverse")),
     "gru_backward": (
         out("dx", "T, B, I", True), out("dh0", "B, H"), out("dw_ih", _GW_IH), out("dw_hh", _GW_HH),
         out("db_ih", _GB, when="has_bias_ih"), out("db_hh", _GB, when="has_bias_hh"),
         work("dgx", "T, B, 3 * H"), work("dgh", "T, B, 3 * H", when="reset_after"), work("dtmp", "B, H"),
         inp("dy", "T, B, H", True), inp("dh_n", "B, H", True), inp("x", "T, B, I"), inp("w_ih", _GW_IH),
         inp("w_hh", _GW_HH), inp("hs", "T + 1, B, H"), inp("gates", "T, B, 3 * H"), inp("hn", "T, B, H"),
-        inp("lengths", "B,", True, "int64"), flag("reset_after")),
+        inp("lengths", "B,", True, "int64"), flag("reset_after"), flag("reverse")),
     "gru_cell_forward": (
         out("h_new", "B, H"), out("gates", "B, 3 * H"), out("hn", "B, H"), work("gh", "B, 3 * H"),
         inp("x", "B, I"), inp("h", "B, H"), inp("w_ih", _GW_IH), inp("w_hh", _GW_HH), inp("b_ih", _GB, True),
@@ -106,7 +107,7 @@ KERNELS: dict = {
         out("cs", "T + 1, B, H"), out("gates", "T, B, 4 * H"), out("ms", "T, B, H", when="proj"),
         inp("x", "T, B, I"), inp("h0", "B, P", True), inp("c0", "B, H", True), inp("w_ih", "4 * H, I"),
         inp("w_hh", "4 * H, P"), inp("b_ih", "4 * H,", True), inp("b_hh", "4 * H,", True),
-        inp("w_hr", "P, H", True), inp("lengths", "B,", True, "int64")),
+        inp("w_hr", "P, H", True), inp("lengths", "B,", True, "int64"), flag("reverse")),
     "lstm_backward": (
         out("dx", "T, B, I", True), out("dh0", "B, P"), out("dc0", "B, H"), out("dw_ih", "4 * H, I"),
         out("dw_hh", "4 * H, P"), out("db_ih", "4 * H,", when="has_bias_ih"),
@@ -115,7 +116,7 @@ KERNELS: dict = {
         inp("dy", "T, B, P", True), inp("dh_n", "B, P", True), inp("dc_n", "B, H", True), inp("x", "T, B, I"),
         inp("w_ih", "4 * H, I"), inp("w_hh", "4 * H, P"), inp("w_hr", "P, H", True), inp("hs", "T + 1, B, P"),
         inp("cs", "T + 1, B, H"), inp("gates", "T, B, 4 * H"), inp("ms", "T, B, H", True),
-        inp("lengths", "B,", True, "int64")),
+        inp("lengths", "B,", True, "int64"), flag("reverse")),
     "lstm_cell_forward": (
         out("h_new", "B, P"), out("c_new", "B, H"), out("gates", "B, 4 * H"), out("m", "B, H", when="proj"),
         inp("x", "B, I"), inp("h", "B, P"), inp("c", "B, H"), inp("w_ih", "4 * H, I"), inp("w_hh", "4 * H, P"),
@@ -131,12 +132,14 @@ KERNELS: dict = {
     "rnn_forward": (
         out("y", "T, B, H"), out("h_n", "B, H"), out("hs", "T + 1, B, H"),
         inp("x", "T, B, I"), inp("h0", "B, H", True), inp("w_ih", _RW_IH), inp("w_hh", _RW_HH),
-        inp("b_ih", _RB, True), inp("b_hh", _RB, True), inp("lengths", "B,", True, "int64"), flag("relu")),
+        inp("b_ih", _RB, True), inp("b_hh", _RB, True), inp("lengths", "B,", True, "int64"), flag("relu"),
+        flag("reverse")),
     "rnn_backward": (
         out("dx", "T, B, I", True), out("dh0", "B, H"), out("dw_ih", _RW_IH), out("dw_hh", _RW_HH),
         out("db_ih", _RB, when="has_bias_ih"), out("db_hh", _RB, when="has_bias_hh"), work("dg", "T, B, H"),
         inp("dy", "T, B, H", True), inp("dh_n", "B, H", True), inp("x", "T, B, I"), inp("w_ih", _RW_IH),
-        inp("w_hh", _RW_HH), inp("hs", "T + 1, B, H"), inp("lengths", "B,", True, "int64"), flag("relu")),
+        inp("w_hh", _RW_HH), inp("hs", "T + 1, B, H"), inp("lengths", "B,", True, "int64"), flag("relu"),
+        flag("reverse")),
     "rnn_cell_forward": (
         out("h_new", "B, H"),
         inp("x", "B, I"), inp("h", "B, H"), inp("w_ih", _RW_IH), inp("w_hh", _RW_HH), inp("b_ih", _RB, True),

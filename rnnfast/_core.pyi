@@ -45,7 +45,7 @@ def gru_backward(
     db_ih: numpy.ndarray | None, db_hh: numpy.ndarray | None, dgx: numpy.ndarray, dgh: numpy.ndarray | None,
     dtmp: numpy.ndarray, dy: numpy.ndarray | None, dh_n: numpy.ndarray | None, x: numpy.ndarray, w_ih: numpy.ndarray,
     w_hh: numpy.ndarray, hs: numpy.ndarray, gates: numpy.ndarray, hn: numpy.ndarray, lengths: numpy.ndarray | None,
-    reset_after: bool,
+    reset_after: bool, reverse: bool,
 ) -> None: ...
 def gru_cell_backward(
     dx: numpy.ndarray | None, dh: numpy.ndarray, dw_ih: numpy.ndarray, dw_hh: numpy.ndarray,
@@ -61,7 +61,7 @@ def gru_cell_forward(
 def gru_forward(
     y: numpy.ndarray, h_n: numpy.ndarray, hs: numpy.ndarray, gates: numpy.ndarray, hn: numpy.ndarray, gh: numpy.ndarray,
     x: numpy.ndarray, h0: numpy.ndarray | None, w_ih: numpy.ndarray, w_hh: numpy.ndarray, b_ih: numpy.ndarray | None,
-    b_hh: numpy.ndarray | None, lengths: numpy.ndarray | None, reset_after: bool,
+    b_hh: numpy.ndarray | None, lengths: numpy.ndarray | None, reset_after: bool, reverse: bool,
 ) -> None: ...
 
 # ---- LSTM (csrc/lstm.h)
@@ -71,6 +71,7 @@ def lstm_backward(
     dhs: numpy.ndarray | None, dy: numpy.ndarray | None, dh_n: numpy.ndarray | None, dc_n: numpy.ndarray | None,
     x: numpy.ndarray, w_ih: numpy.ndarray, w_hh: numpy.ndarray, w_hr: numpy.ndarray | None, hs: numpy.ndarray,
     cs: numpy.ndarray, gates: numpy.ndarray, ms: numpy.ndarray | None, lengths: numpy.ndarray | None,
+    reverse: bool,
 ) -> None: ...
 def lstm_cell_backward(
     dx: numpy.ndarray | None, dh: numpy.ndarray, dc: numpy.ndarray, dw_ih: numpy.ndarray, dw_hh: numpy.ndarray,
@@ -88,7 +89,7 @@ def lstm_forward(
     y: numpy.ndarray, h_n: numpy.ndarray, c_n: numpy.ndarray, hs: numpy.ndarray, cs: numpy.ndarray,
     gates: numpy.ndarray, ms: numpy.ndarray | None, x: numpy.ndarray, h0: numpy.ndarray | None,
     c0: numpy.ndarray | None, w_ih: numpy.ndarray, w_hh: numpy.ndarray, b_ih: numpy.ndarray | None,
-    b_hh: numpy.ndarray | None, w_hr: numpy.ndarray | None, lengths: numpy.ndarray | None,
+    b_hh: numpy.ndarray | None, w_hr: numpy.ndarray | None, lengths: numpy.ndarray | None, reverse: bool,
 ) -> None: ...
 
 # ---- Elman RNN (csrc/rnn.h)
@@ -96,7 +97,7 @@ def rnn_backward(
     dx: numpy.ndarray | None, dh0: numpy.ndarray, dw_ih: numpy.ndarray, dw_hh: numpy.ndarray,
     db_ih: numpy.ndarray | None, db_hh: numpy.ndarray | None, dg: numpy.ndarray, dy: numpy.ndarray | None,
     dh_n: numpy.ndarray | None, x: numpy.ndarray, w_ih: numpy.ndarray, w_hh: numpy.ndarray, hs: numpy.ndarray,
-    lengths: numpy.ndarray | None, relu: bool,
+    lengths: numpy.ndarray | None, relu: bool, reverse: bool,
 ) -> None: ...
 def rnn_cell_backward(
     dx: numpy.ndarray | None, dh: numpy.ndarray, dw_ih: numpy.ndarray, dw_hh: numpy.ndarray,
@@ -110,7 +111,7 @@ def rnn_cell_forward(
 def rnn_forward(
     y: numpy.ndarray, h_n: numpy.ndarray, hs: numpy.ndarray, x: numpy.ndarray, h0: numpy.ndarray | None,
     w_ih: numpy.ndarray, w_hh: numpy.ndarray, b_ih: numpy.ndarray | None, b_hh: numpy.ndarray | None,
-    lengths: numpy.ndarray | None, relu: bool,
+    lengths: numpy.ndarray | None, relu: bool, reverse: bool,
 ) -> None: ...
 
 # ---- CTC: loss (csrc/ctc.h), prefix beam search (csrc/ctc_decode.h), MyTorch's probability-space CTC

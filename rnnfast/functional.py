@@ -80,11 +80,12 @@ class GRUCache:
     w_hh: np.ndarray     # (3H, H)
     has_bias_ih: bool
     has_bias_hh: bool
-    hs: np.ndarray       # (T+1, B, H) states, hs[0] = h0
+    hs: np.ndarray       # (T+1, B, H) states, hs[0] = h0 (reverse: hs[T] = h0)
     gates: np.ndarray    # (T, B, 3H) r, z, n
     hn: np.ndarray       # (T, B, H) W_hn h + b_hn (reset_after) or r*h
     lengths: Optional[np.ndarray]
     reset_after: bool
+    reverse: bool = False
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _gru_params(x, w_ih, w_hh, b_ih, b_hh, gates=3, name="GRU"):
     return w_ih, w_hh, b_ih, b_hh, H
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, lengths=None):
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, lengths=None, reverse=False):
     """GRU over a whole sequence (PyTorch layout, gate order r, z, n).
 
     Parameters
@@ -126,6 +127,10 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, le
         False: the original GRU, ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
     lengths : (B,) ints in [0, T] or None
         Valid steps per sequence; past it the state is carried and the output is zero.
+    reverse : bool
+        Run time backwards, t = T-1 .. 0: each sequence from its last valid step to step 0 (the
+        reverse direction of a bidirectional layer, without reversing any array). ``y[t]`` is then
+        the state after reading ``x[L-1], ..., x[t]`` and ``h_n`` the state after step 0.
 
     Returns
     -------
@@ -139,12 +144,13 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, le
     h0 = as_float_array("h0", h0, 2, dt, optional=True)
     check_shape("h0", h0, (B, H), "(batch, hidden_size)")
     lengths = as_lengths(lengths, B, T)
-    reset_after = bool(reset_after)
+    reset_after, reverse = bool(reset_after), bool(reverse)
     name, fn = _backend.kernel("gru_forward")
     y, h_n, hs, gates, hn, gh = _alloc("gru_forward")(dt, T=T, B=B, H=H)
-    _call("gru_forward", fn, (y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after),
-          B and H)
-    cache = GRUCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, hn, lengths, reset_after)
+    _call("gru_forward", fn,
+          (y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse), B and H)
+    cache = GRUCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, gates, hn, lengths, reset_after,
+                     reverse)
     return y, h_n, cache
 
 
@@ -175,7 +181,7 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
         reset_after=cache.reset_after)
     _call_backward("gru_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x,
                                               cache.w_ih, cache.w_hh, cache.hs, cache.gates, cache.hn, cache.lengths,
-                                              cache.reset_after), B and H, dt, T=T, B=B, I=I, H=H)
+                                              cache.reset_after, cache.reverse), B and H, dt, T=T, B=B, I=I, H=H)
     return GRUGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -265,11 +271,12 @@ class LSTMCache:
     w_hr: Optional[np.ndarray]  # (P, H) or None
     has_bias_ih: bool
     has_bias_hh: bool
-    hs: np.ndarray       # (T+1, B, P) states, hs[0] = h0
-    cs: np.ndarray       # (T+1, B, H) cell states, cs[0] = c0
+    hs: np.ndarray       # (T+1, B, P) states, hs[0] = h0 (reverse: hs[T] = h0)
+    cs: np.ndarray       # (T+1, B, H) cell states, cs[0] = c0 (reverse: cs[T] = c0)
     gates: np.ndarray    # (T, B, 4H) i, f, g, o
     ms: Optional[np.ndarray]  # (T, B, H) o * tanh(c), projection only
     lengths: Optional[np.ndarray]
+    reverse: bool = False
 
 
 @dataclass
@@ -307,7 +314,7 @@ def _lstm_params(x, w_ih, w_hh, b_ih, b_hh, w_hr):
     return w_ih, w_hh, b_ih, b_hh, w_hr, H, P
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None):
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, lengths=None, reverse=False):
     """LSTM over a whole sequence (PyTorch layout and equations, gate order i, f, g, o).
 
     Parameters
@@ -319,6 +326,10 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
         Projection (PyTorch ``proj_size = P``): ``h = w_hr @ (o * tanh(c))``. Without it P = H.
     lengths : (B,) ints in [0, T] or None
         Valid steps per sequence; past it h and c are carried and the output is zero.
+    reverse : bool
+        Run time backwards, t = T-1 .. 0: each sequence from its last valid step to step 0 (the
+        reverse direction of a bidirectional layer, without reversing any array). ``y[t]`` is then
+        the state after reading ``x[L-1], ..., x[t]`` and ``h_n`` the state after step 0.
 
     Returns
     -------
@@ -337,9 +348,11 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
     lengths = as_lengths(lengths, B, T)
     name, fn = _backend.kernel("lstm_forward")
     y, h_n, c_n, hs, cs, gates, ms = _alloc("lstm_forward")(dt, T=T, B=B, H=H, P=P, proj=w_hr is not None)
-    _call("lstm_forward", fn, (y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths),
-          B and H)
-    cache = LSTMCache(name, x, w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, hs, cs, gates, ms, lengths)
+    reverse = bool(reverse)
+    _call("lstm_forward", fn,
+          (y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse), B and H)
+    cache = LSTMCache(name, x, w_ih, w_hh, w_hr, b_ih is not None, b_hh is not None, hs, cs, gates, ms, lengths,
+                      reverse)
     return y, h_n, c_n, cache
 
 
@@ -374,8 +387,8 @@ def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
         proj=cache.w_hr is not None)
     _call_backward("lstm_backward", runs, fn,
                    (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, cache.w_ih,
-                    cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms, cache.lengths), B and H, dt,
-                   T=T, B=B, I=I, H=H, P=P)
+                    cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms, cache.lengths, cache.reverse),
+                   B and H, dt, T=T, B=B, I=I, H=H, P=P)
     return LSTMGrads(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr)
 
 
@@ -474,9 +487,10 @@ class RNNCache:
     w_hh: np.ndarray     # (H, H)
     has_bias_ih: bool
     has_bias_hh: bool
-    hs: np.ndarray       # (T+1, B, H) states, hs[0] = h0
+    hs: np.ndarray       # (T+1, B, H) states, hs[0] = h0 (reverse: hs[T] = h0)
     lengths: Optional[np.ndarray]
     relu: bool
+    reverse: bool = False
 
 
 @dataclass
@@ -496,7 +510,7 @@ def _relu_flag(nonlinearity) -> bool:
     return nonlinearity == "relu"
 
 
-def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", lengths=None):
+def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh", lengths=None, reverse=False):
     """Elman RNN over a whole sequence (PyTorch layout):
     ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act = tanh or relu.
 
@@ -508,6 +522,10 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
     nonlinearity : "tanh" or "relu"
     lengths : (B,) ints in [0, T] or None
         Valid steps per sequence; past it the state is carried and the output is zero.
+    reverse : bool
+        Run time backwards, t = T-1 .. 0: each sequence from its last valid step to step 0 (the
+        reverse direction of a bidirectional layer, without reversing any array). ``y[t]`` is then
+        the state after reading ``x[L-1], ..., x[t]`` and ``h_n`` the state after step 0.
 
     Returns
     -------
@@ -524,8 +542,9 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
     lengths = as_lengths(lengths, B, T)
     name, fn = _backend.kernel("rnn_forward")
     y, h_n, hs = _alloc("rnn_forward")(dt, T=T, B=B, H=H)
-    _call("rnn_forward", fn, (y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu), B and H)
-    cache = RNNCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, lengths, relu)
+    reverse = bool(reverse)
+    _call("rnn_forward", fn, (y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse), B and H)
+    cache = RNNCache(name, x, w_ih, w_hh, b_ih is not None, b_hh is not None, hs, lengths, relu, reverse)
     return y, h_n, cache
 
 
@@ -554,7 +573,8 @@ def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg = _alloc("rnn_backward")(
         dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh)
     _call_backward("rnn_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih,
-                                              cache.w_hh, cache.hs, cache.lengths, cache.relu), B and H, dt,
+                                              cache.w_hh, cache.hs, cache.lengths, cache.relu, cache.reverse),
+                   B and H, dt,
                    T=T, B=B, I=I, H=H)
     return RNNGrads(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
 

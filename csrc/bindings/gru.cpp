@@ -7,7 +7,7 @@ namespace {
 template <class T>
 void gru_forward_t(py::object y, py::object h_n, py::object hs, py::object gates, py::object hn, py::object gh,
                    py::object x, py::object h0, py::object w_ih, py::object w_hh, py::object b_ih, py::object b_hh,
-                   py::object lengths, bool reset_after) {
+                   py::object lengths, bool reset_after, bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   const int64_t H = dim(w_hh, "w_hh", 1, 2);
   T* py_ = Arg<T>::get(y, "y", {Tn, B, H}, true);
@@ -26,14 +26,14 @@ void gru_forward_t(py::object y, py::object h_n, py::object hs, py::object gates
   require_blas();
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().gru_forward(py_, phn, phs, pg, phnn, pgh, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn,
-                                             (int)B, (int)I, (int)H, reset_after);
+                                             (int)B, (int)I, (int)H, reset_after, reverse);
 }
 
 template <class T>
 void gru_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object dw_hh, py::object db_ih,
                     py::object db_hh, py::object dgx, py::object dgh, py::object dtmp, py::object dy, py::object dh_n,
                     py::object x, py::object w_ih, py::object w_hh, py::object hs, py::object gates, py::object hn,
-                    py::object lengths, bool reset_after) {
+                    py::object lengths, bool reset_after, bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   const int64_t H = dim(w_hh, "w_hh", 1, 2);
   T* pdx = Arg<T>::get(dx, "dx", {Tn, B, I}, true, true);
@@ -57,7 +57,8 @@ void gru_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object 
   require_blas();
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().gru_backward(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdgx, pdgh, pdt, pdy, pdhn, px, pwi,
-                                              pwh, phs, pg, phn, pl, (int)Tn, (int)B, (int)I, (int)H, reset_after);
+                                              pwh, phs, pg, phn, pl, (int)Tn, (int)B, (int)I, (int)H, reset_after,
+                                              reverse);
 }
 
 template <class T>
@@ -118,27 +119,30 @@ void bind_gru(py::module_& m) {
       "gru_forward",
       [](py::object y, py::object h_n, py::object hs, py::object gates, py::object hn, py::object gh, py::object x,
          py::object h0, py::object w_ih, py::object w_hh, py::object b_ih, py::object b_hh, py::object lengths,
-         bool reset_after) {
+         bool reset_after, bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
-          gru_forward_t<decltype(t)>(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after);
+          gru_forward_t<decltype(t)>(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after,
+                                     reverse);
         });
       },
       py::arg("y"), py::arg("h_n"), py::arg("hs"), py::arg("gates"), py::arg("hn"), py::arg("gh"), py::arg("x"),
       py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("lengths"),
-      py::arg("reset_after"));
+      py::arg("reset_after"), py::arg("reverse"));
   m.def(
       "gru_backward",
       [](py::object dx, py::object dh0, py::object dw_ih, py::object dw_hh, py::object db_ih, py::object db_hh,
          py::object dgx, py::object dgh, py::object dtmp, py::object dy, py::object dh_n, py::object x, py::object w_ih,
-         py::object w_hh, py::object hs, py::object gates, py::object hn, py::object lengths, bool reset_after) {
+         py::object w_hh, py::object hs, py::object gates, py::object hn, py::object lengths, bool reset_after,
+         bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
           gru_backward_t<decltype(t)>(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs,
-                                      gates, hn, lengths, reset_after);
+                                      gates, hn, lengths, reset_after, reverse);
         });
       },
       py::arg("dx"), py::arg("dh0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih"), py::arg("db_hh"),
       py::arg("dgx"), py::arg("dgh"), py::arg("dtmp"), py::arg("dy"), py::arg("dh_n"), py::arg("x"), py::arg("w_ih"),
-      py::arg("w_hh"), py::arg("hs"), py::arg("gates"), py::arg("hn"), py::arg("lengths"), py::arg("reset_after"));
+      py::arg("w_hh"), py::arg("hs"), py::arg("gates"), py::arg("hn"), py::arg("lengths"), py::arg("reset_after"),
+      py::arg("reverse"));
   m.def(
       "gru_cell_forward",
       [](py::object h_new, py::object gates, py::object hn, py::object gh, py::object x, py::object h, py::object w_ih,

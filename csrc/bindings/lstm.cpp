@@ -17,7 +17,7 @@ inline void lstm_sizes(const py::object& w_hh, const py::object& w_hr, int64_t& 
 template <class T>
 void lstm_forward_t(py::object y, py::object h_n, py::object c_n, py::object hs, py::object cs, py::object gates,
                     py::object ms, py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh,
-                    py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths) {
+                    py::object b_ih, py::object b_hh, py::object w_hr, py::object lengths, bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   int64_t H, P;
   lstm_sizes(w_hh, w_hr, H, P);
@@ -41,7 +41,7 @@ void lstm_forward_t(py::object y, py::object h_n, py::object c_n, py::object hs,
   require_blas();
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().lstm_forward(py_, phn, pcn, phs, pcs, pg, pms, px, ph0, pc0, pwi, pwh, pbi, pbh, pwr,
-                                              pl, (int)Tn, (int)B, (int)I, (int)H, (int)P);
+                                              pl, (int)Tn, (int)B, (int)I, (int)H, (int)P, reverse);
 }
 
 template <class T>
@@ -49,7 +49,7 @@ void lstm_backward_t(py::object dx, py::object dh0, py::object dc0, py::object d
                      py::object db_ih, py::object db_hh, py::object dw_hr, py::object dgates, py::object dhs,
                      py::object dy, py::object dh_n, py::object dc_n, py::object x, py::object w_ih, py::object w_hh,
                      py::object w_hr, py::object hs, py::object cs, py::object gates, py::object ms,
-                     py::object lengths) {
+                     py::object lengths, bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   int64_t H, P;
   lstm_sizes(w_hh, w_hr, H, P);
@@ -80,7 +80,7 @@ void lstm_backward_t(py::object dx, py::object dh0, py::object dc0, py::object d
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().lstm_backward(pdx, pdh0, pdc0, pdwi, pdwh, pdbi, pdbh, pdwr, pdg, pdhs, pdy, pdhn,
                                                pdcn, px, pwi, pwh, pwr, phs, pcs, pg, pms, pl, (int)Tn, (int)B, (int)I,
-                                               (int)H, (int)P);
+                                               (int)H, (int)P, reverse);
 }
 
 template <class T>
@@ -153,29 +153,30 @@ void bind_lstm(py::module_& m) {
       "lstm_forward",
       [](py::object y, py::object h_n, py::object c_n, py::object hs, py::object cs, py::object gates, py::object ms,
          py::object x, py::object h0, py::object c0, py::object w_ih, py::object w_hh, py::object b_ih, py::object b_hh,
-         py::object w_hr, py::object lengths) {
+         py::object w_hr, py::object lengths, bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
-          lstm_forward_t<decltype(t)>(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths);
+          lstm_forward_t<decltype(t)>(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths,
+                                      reverse);
         });
       },
       py::arg("y"), py::arg("h_n"), py::arg("c_n"), py::arg("hs"), py::arg("cs"), py::arg("gates"), py::arg("ms"),
       py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
-      py::arg("w_hr"), py::arg("lengths"));
+      py::arg("w_hr"), py::arg("lengths"), py::arg("reverse"));
   m.def(
       "lstm_backward",
       [](py::object dx, py::object dh0, py::object dc0, py::object dw_ih, py::object dw_hh, py::object db_ih,
          py::object db_hh, py::object dw_hr, py::object dgates, py::object dhs, py::object dy, py::object dh_n,
          py::object dc_n, py::object x, py::object w_ih, py::object w_hh, py::object w_hr, py::object hs, py::object cs,
-         py::object gates, py::object ms, py::object lengths) {
+         py::object gates, py::object ms, py::object lengths, bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
           lstm_backward_t<decltype(t)>(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x,
-                                       w_ih, w_hh, w_hr, hs, cs, gates, ms, lengths);
+                                       w_ih, w_hh, w_hr, hs, cs, gates, ms, lengths, reverse);
         });
       },
       py::arg("dx"), py::arg("dh0"), py::arg("dc0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih"),
       py::arg("db_hh"), py::arg("dw_hr"), py::arg("dgates"), py::arg("dhs"), py::arg("dy"), py::arg("dh_n"),
       py::arg("dc_n"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("w_hr"), py::arg("hs"), py::arg("cs"),
-      py::arg("gates"), py::arg("ms"), py::arg("lengths"));
+      py::arg("gates"), py::arg("ms"), py::arg("lengths"), py::arg("reverse"));
   m.def(
       "lstm_cell_forward",
       [](py::object h_new, py::object c_new, py::object gates, py::object m_, py::object x, py::object h, py::object c,

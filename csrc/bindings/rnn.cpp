@@ -6,7 +6,8 @@ namespace {
 
 template <class T>
 void rnn_forward_t(py::object y, py::object h_n, py::object hs, py::object x, py::object h0, py::object w_ih,
-                   py::object w_hh, py::object b_ih, py::object b_hh, py::object lengths, bool relu) {
+                   py::object w_hh, py::object b_ih, py::object b_hh, py::object lengths, bool relu,
+                   bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   const int64_t H = dim(w_hh, "w_hh", 1, 2);
   T* py_ = Arg<T>::get(y, "y", {Tn, B, H}, true);
@@ -22,13 +23,13 @@ void rnn_forward_t(py::object y, py::object h_n, py::object hs, py::object x, py
   require_blas();
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().rnn_forward(py_, phn, phs, px, ph0, pwi, pwh, pbi, pbh, pl, (int)Tn, (int)B, (int)I,
-                                             (int)H, relu);
+                                             (int)H, relu, reverse);
 }
 
 template <class T>
 void rnn_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object dw_hh, py::object db_ih,
                     py::object db_hh, py::object dg, py::object dy, py::object dh_n, py::object x, py::object w_ih,
-                    py::object w_hh, py::object hs, py::object lengths, bool relu) {
+                    py::object w_hh, py::object hs, py::object lengths, bool relu, bool reverse) {
   const int64_t Tn = dim(x, "x", 0, 3), B = dim(x, "x", 1, 3), I = dim(x, "x", 2, 3);
   const int64_t H = dim(w_hh, "w_hh", 1, 2);
   T* pdx = Arg<T>::get(dx, "dx", {Tn, B, I}, true, true);
@@ -48,7 +49,7 @@ void rnn_backward_t(py::object dx, py::object dh0, py::object dw_ih, py::object 
   require_blas();
   py::gil_scoped_release nogil;
   rnnfast_dispatch::kernels<T>().rnn_backward(pdx, pdh0, pdwi, pdwh, pdbi, pdbh, pdg, pdy, pdhn, px, pwi, pwh, phs, pl,
-                                              (int)Tn, (int)B, (int)I, (int)H, relu);
+                                              (int)Tn, (int)B, (int)I, (int)H, relu, reverse);
 }
 
 template <class T>
@@ -100,26 +101,26 @@ void bind_rnn(py::module_& m) {
   m.def(
       "rnn_forward",
       [](py::object y, py::object h_n, py::object hs, py::object x, py::object h0, py::object w_ih, py::object w_hh,
-         py::object b_ih, py::object b_hh, py::object lengths, bool relu) {
+         py::object b_ih, py::object b_hh, py::object lengths, bool relu, bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
-          rnn_forward_t<decltype(t)>(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu);
+          rnn_forward_t<decltype(t)>(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse);
         });
       },
       py::arg("y"), py::arg("h_n"), py::arg("hs"), py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"),
-      py::arg("b_ih"), py::arg("b_hh"), py::arg("lengths"), py::arg("relu"));
+      py::arg("b_ih"), py::arg("b_hh"), py::arg("lengths"), py::arg("relu"), py::arg("reverse"));
   m.def(
       "rnn_backward",
       [](py::object dx, py::object dh0, py::object dw_ih, py::object dw_hh, py::object db_ih, py::object db_hh,
          py::object dg, py::object dy, py::object dh_n, py::object x, py::object w_ih, py::object w_hh, py::object hs,
-         py::object lengths, bool relu) {
+         py::object lengths, bool relu, bool reverse) {
         dtype_dispatch(x, "x", [&](auto t) {
           rnn_backward_t<decltype(t)>(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths,
-                                      relu);
+                                      relu, reverse);
         });
       },
       py::arg("dx"), py::arg("dh0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih"), py::arg("db_hh"),
       py::arg("dg"), py::arg("dy"), py::arg("dh_n"), py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("hs"),
-      py::arg("lengths"), py::arg("relu"));
+      py::arg("lengths"), py::arg("relu"), py::arg("reverse"));
   m.def(
       "rnn_cell_forward",
       [](py::object h_new, py::object x, py::object h, py::object w_ih, py::object w_hh, py::object b_ih,

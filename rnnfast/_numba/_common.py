@@ -12,16 +12,37 @@ def row_valid(lengths, has_len, t, b):
 
 
 @_jit
-def restore_carried(dh, dh_n, has_dh_n, lengths, t):
+def restore_carried(dh, keep, has_keep, lengths, t):
     """Rows past their length at step t carry dL/dh unchanged, but the step's product dh += dg W_hh still
     adds 0 * W_hh to them, NaN where W_hh holds an inf or a NaN (the sequence kernels call this only
-    then). Put back their value, dh_n's row (or 0): every earlier step (t' > t) was past their length too."""
+    then). Put back their carried value, keep's row (or 0): in time order dh_n's row (every later step
+    was past their length too), in reverse order the row saved by save_carried (recurrent.h)."""
     for b in range(dh.shape[0]):
         if t >= lengths[b]:
-            if has_dh_n:
-                dh[b] = dh_n[b]
+            if has_keep:
+                dh[b] = keep[b]
             else:
                 dh[b] = 0
+
+
+@_jit
+def save_carried(keep, dh, lengths, t):
+    """Reverse order, before step t: rows whose sequence ends here start carrying dL/dh (recurrent.h)."""
+    for b in range(dh.shape[0]):
+        if lengths[b] == t:
+            keep[b] = dh[b]
+
+
+@_jit
+def time_at(T, reverse, s):
+    """The s-th step visited: t = s, or T-1-s in reverse order (recurrent.h TimeOrder)."""
+    return T - 1 - s if reverse else s
+
+
+@_jit
+def slot_in(reverse, t):
+    """Slot of hs holding the state entering step t; the state leaving it is in slot_in(not reverse, t)."""
+    return t + 1 if reverse else t
 
 
 @_jit

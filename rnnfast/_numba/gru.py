@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .._numpy import _check
-from ._common import restore_carried, row_valid, transpose
+from ._common import restore_carried, row_valid, save_carried, slot_in, time_at, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -219,24 +219,26 @@ def _input_projection(gates, x, w_ih, b_ih, has_bias_ih):
 
 @_jit
 def _gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, has_h0, has_bias_ih, has_len,
-                 reset_after):
+                 reset_after, reverse):
     T, B, I = x.shape
     G = gates.shape[2]
+    first = T if reverse else 0  # slot of h0 (recurrent.h TimeOrder)
     if has_h0:
-        hs[0] = h0
+        hs[first] = h0
     else:
-        hs[0] = 0
+        hs[first] = 0
     _input_projection(gates.reshape(T * B, G), x.reshape(T * B, I), w_ih, b_ih, has_bias_ih)
     sT = np.empty(B * G, x.dtype)
-    for t in range(T):
-        _step_forward(hs[t + 1], y[t], True, gates[t], hn[t], gh, sT, hs[t], w_hh, b_hh, lengths, has_len, t,
-                      reset_after)
-    h_n[:] = hs[T]
+    for s in range(T):
+        t = time_at(T, reverse, s)
+        _step_forward(hs[slot_in(not reverse, t)], y[t], True, gates[t], hn[t], gh, sT, hs[slot_in(reverse, t)], w_hh,
+                      b_hh, lengths, has_len, t, reset_after)
+    h_n[:] = hs[T - first]
 
 
 @_jit
 def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
-                  lengths, has_dx, has_db_ih, has_db_hh, has_dy, has_dh_n, has_len, reset_after):
+                  lengths, has_dx, has_db_ih, has_db_hh, has_dy, has_dh_n, has_len, reset_after, reverse):
     T, B, I = x.shape
     H = w_hh.shape[1]
     G = 3 * H
@@ -249,20 +251,25 @@ def _gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n,
     # (H,3H) = W_hh^T, once per call; reset_after=false multiplies by row blocks of W_hh instead
     wT = np.ascontiguousarray(w_hh.T) if reset_after else w_hh
     carry = has_len and not np.isfinite(w_hh).all()
-    for t in range(T - 1, -1, -1):
+    keep = np.empty_like(dh) if carry and reverse else dh_n  # carried rows' dL/dh (restore_carried)
+    for s in range(T - 1, -1, -1):
+        t = time_at(T, reverse, s)
         if has_dy:
             for b in range(B):
                 if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
-        _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[t], gates[t], hn[t], wT,
-                       lengths, has_len, t, reset_after, not reset_after)
+        if carry and reverse:
+            save_carried(keep, dh, lengths, t)
+        _step_backward(dh, dgx[t], dgh[t] if reset_after else dgh[0], dtmp, sT, hs[slot_in(reverse, t)], gates[t],
+                       hn[t], wT, lengths, has_len, t, reset_after, not reset_after)
         if carry:
-            restore_carried(dh, dh_n, has_dh_n, lengths, t)
+            restore_carried(dh, keep, has_dh_n or reverse, lengths, t)
     N = T * B
+    h_in = 1 if reverse else 0  # hs[h_in:h_in + T]: the state entering each step
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh,
                  has_db_ih, has_db_hh, dgx.reshape(N, G), dgh.reshape(dgh.shape[0] * dgh.shape[1], G),
                  x.reshape(N, I), w_ih,
-                 hs[:T].reshape(N, H), hn.reshape(N, H), reset_after, False)
+                 hs[h_in:h_in + T].reshape(N, H), hn.reshape(N, H), reset_after, False)
 
 
 @_jit
@@ -300,22 +307,22 @@ def _bias(b, w_hh):
     return np.zeros(w_hh.shape[0], w_hh.dtype) if b is None else b
 
 
-def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse):
     _check.check_gru_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_forward(y, h_n, hs, gates, hn, gh, x, _opt(h0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _bias(b_hh, w_hh),
                  _opt(lengths, 1, np.int64), h0 is not None, b_ih is not None, lengths is not None,
-                 bool(reset_after))
+                 bool(reset_after), bool(reverse))
 
 
 def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
-                 lengths, reset_after):
+                 lengths, reset_after, reverse):
     _check.check_gru_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _gru_backward(_opt(dx, 3, dt), dh0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dgx,
                   dgx[:1] if dgh is None else dgh, dtmp, _opt(dy, 3, dt), _opt(dh_n, 2, dt), x, w_ih, w_hh, hs,
                   gates, hn, _opt(lengths, 1, np.int64), dx is not None, db_ih is not None, db_hh is not None,
-                  dy is not None, dh_n is not None, lengths is not None, bool(reset_after))
+                  dy is not None, dh_n is not None, lengths is not None, bool(reset_after), bool(reverse))
 
 
 def gru_cell_forward(h_new, gates, hn, gh, x, h, w_ih, w_hh, b_ih, b_hh, reset_after):

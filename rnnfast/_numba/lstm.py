@@ -12,7 +12,7 @@ from numba import njit
 
 from .._numpy import _check
 from ._common import mul_wT as _mul_wT
-from ._common import restore_carried, row_valid, transpose
+from ._common import restore_carried, row_valid, save_carried, slot_in, time_at, transpose
 from ._vmath import like, vsigmoid, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -201,32 +201,35 @@ def _transposes(w_hh, w_hr, has_proj, needed):
 
 @_jit
 def _lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, has_h0, has_c0,
-                  has_bias_ih, has_bias_hh, has_proj, has_len):
+                  has_bias_ih, has_bias_hh, has_proj, has_len, reverse):
     T, B, I = x.shape
     G = gates.shape[2]
     P = hs.shape[2]
+    first = T if reverse else 0  # slot of h0 (recurrent.h TimeOrder)
     if has_h0:
-        hs[0] = h0
+        hs[first] = h0
     else:
-        hs[0] = 0
+        hs[first] = 0
     if has_c0:
-        cs[0] = c0
+        cs[first] = c0
     else:
-        cs[0] = 0
+        cs[first] = 0
     _input_projection(gates.reshape(T * B, G), x.reshape(T * B, I), w_ih, b_ih, b_hh, has_bias_ih, has_bias_hh)
     whT, wrT = _transposes(w_hh, w_hr, has_proj, B <= SMALL_BATCH)
     sT = np.empty(2 * B * max(G, P), x.dtype)
-    for t in range(T):
-        _step_forward(hs[t + 1], cs[t + 1], y[t], True, gates[t], ms[t] if has_proj else ms[0], sT, hs[t], cs[t],
+    for s in range(T):
+        t = time_at(T, reverse, s)
+        i, o = slot_in(reverse, t), slot_in(not reverse, t)
+        _step_forward(hs[o], cs[o], y[t], True, gates[t], ms[t] if has_proj else ms[0], sT, hs[i], cs[i],
                       w_hh, whT, w_hr, wrT, has_proj, lengths, has_len, t)
-    h_n[:] = hs[T]
-    c_n[:] = cs[T]
+    h_n[:] = hs[T - first]
+    c_n[:] = cs[T - first]
 
 
 @_jit
 def _lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh,
                    w_hr, hs, cs, gates, ms, lengths, has_dx, has_db_ih, has_db_hh, has_proj, has_dy, has_dh_n,
-                   has_dc_n, has_len):
+                   has_dc_n, has_len, reverse):
     T, B, I = x.shape
     G = dgates.shape[2]
     P = hs.shape[2]
@@ -245,18 +248,24 @@ def _lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs,
     dm = np.empty((B, H), x.dtype)
     sT = np.empty(2 * B * max(G, P), x.dtype)
     carry = has_len and not np.isfinite(w_hh).all()
-    for t in range(T - 1, -1, -1):
+    keep = np.empty_like(dh) if carry and reverse else dh_n  # carried rows' dL/dh (restore_carried)
+    for s in range(T - 1, -1, -1):
+        t = time_at(T, reverse, s)
         if has_dy:
             for b in range(B):
                 if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
-        _step_backward(dh, dc, dgates[t], dhs[t] if has_proj else dhs[0], dm, sT, cs[t], cs[t + 1], gates[t], w_hh,
-                       wT, w_hr, wrT, has_proj, lengths, has_len, t)
+        if carry and reverse:
+            save_carried(keep, dh, lengths, t)
+        _step_backward(dh, dc, dgates[t], dhs[t] if has_proj else dhs[0], dm, sT, cs[slot_in(reverse, t)],
+                       cs[slot_in(not reverse, t)], gates[t], w_hh, wT, w_hr, wrT, has_proj, lengths, has_len, t)
         if carry:
-            restore_carried(dh, dh_n, has_dh_n, lengths, t)
+            restore_carried(dh, keep, has_dh_n or reverse, lengths, t)
     N = T * B
+    h_in = 1 if reverse else 0  # hs[h_in:h_in + T]: the state entering each step
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih, has_db_hh, dw_hr, has_proj,
-                 dgates.reshape(N, G), dhs.reshape(-1, P), x.reshape(N, I), w_ih, hs[:T].reshape(N, P),
+                 dgates.reshape(N, G), dhs.reshape(-1, P), x.reshape(N, I), w_ih,
+                 hs[h_in:h_in + T].reshape(N, P),
                  ms.reshape(-1, H), False)
 
 
@@ -304,17 +313,17 @@ def _opt(a, ndim, dtype):
     return np.empty((0,) * ndim, dtype) if a is None else a
 
 
-def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
     _check.check_lstm_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _lstm_forward(y, h_n, c_n, hs, cs, gates, _opt(ms, 3, dt) if w_hr is not None else np.empty((1, 0, 0), dt),
                   x, _opt(h0, 2, dt), _opt(c0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _opt(b_hh, 1, dt),
                   _opt(w_hr, 2, dt), _opt(lengths, 1, np.int64), h0 is not None, c0 is not None, b_ih is not None,
-                  b_hh is not None, w_hr is not None, lengths is not None)
+                  b_hh is not None, w_hr is not None, lengths is not None, bool(reverse))
 
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh, w_hr,
-                  hs, cs, gates, ms, lengths):
+                  hs, cs, gates, ms, lengths, reverse):
     _check.check_lstm_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     proj = w_hr is not None
@@ -323,7 +332,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, 
                    _opt(dh_n, 2, dt), _opt(dc_n, 2, dt), x, w_ih, w_hh, _opt(w_hr, 2, dt), hs, cs, gates,
                    ms if proj else np.empty((1, 0, 0), dt), _opt(lengths, 1, np.int64), dx is not None,
                    db_ih is not None, db_hh is not None, proj, dy is not None, dh_n is not None, dc_n is not None,
-                   lengths is not None)
+                   lengths is not None, bool(reverse))
 
 
 def lstm_cell_forward(h_new, c_new, gates, m, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr):

@@ -11,7 +11,7 @@ from numba import njit
 
 from .._numpy import _check
 from ._common import mul_wT as _mul_wT
-from ._common import restore_carried, row_valid, transpose
+from ._common import restore_carried, row_valid, save_carried, slot_in, time_at, transpose
 from ._vmath import like, vtanh
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
@@ -139,25 +139,29 @@ def _transpose_if(w_hh, needed):
 
 @_jit
 def _rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, has_h0, has_bias_ih, has_bias_hh,
-                 has_len):
+                 has_len, reverse):
     T, B, I = x.shape
     H = hs.shape[2]
+    first = T if reverse else 0  # slot of h0 (recurrent.h TimeOrder)
     if has_h0:
-        hs[0] = h0
+        hs[first] = h0
     else:
-        hs[0] = 0
-    _input_projection(hs[1:].reshape(T * B, H), x.reshape(T * B, I), w_ih, b_ih, b_hh, has_bias_ih,
-                      has_bias_hh)  # into hs[1..T]
+        hs[first] = 0
+    out0 = 0 if reverse else 1  # into the slots of the states leaving each step
+    _input_projection(hs[out0:out0 + T].reshape(T * B, H), x.reshape(T * B, I), w_ih, b_ih, b_hh, has_bias_ih,
+                      has_bias_hh)
     whT = _transpose_if(w_hh, B <= SMALL_BATCH)
     sT = np.empty(2 * B * H, x.dtype)
-    for t in range(T):
-        _step_forward(hs[t + 1], y[t], True, sT, hs[t], w_hh, whT, lengths, has_len, t, relu)
-    h_n[:] = hs[T]
+    for s in range(T):
+        t = time_at(T, reverse, s)
+        _step_forward(hs[slot_in(not reverse, t)], y[t], True, sT, hs[slot_in(reverse, t)], w_hh, whT, lengths,
+                      has_len, t, relu)
+    h_n[:] = hs[T - first]
 
 
 @_jit
 def _rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu, has_dx,
-                  has_db_ih, has_db_hh, has_dy, has_dh_n, has_len):
+                  has_db_ih, has_db_hh, has_dy, has_dh_n, has_len, reverse):
     T, B, I = x.shape
     H = hs.shape[2]
     dh = dh0  # running dL/dh, ends as dL/dh0
@@ -168,17 +172,22 @@ def _rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_
     wT = _transpose_if(w_hh, B > SMALL_BATCH)
     sT = np.empty(2 * B * H, x.dtype)
     carry = has_len and not np.isfinite(w_hh).all()
-    for t in range(T - 1, -1, -1):
+    keep = np.empty_like(dh) if carry and reverse else dh_n  # carried rows' dL/dh (restore_carried)
+    for s in range(T - 1, -1, -1):
+        t = time_at(T, reverse, s)
         if has_dy:
             for b in range(B):
                 if row_valid(lengths, has_len, t, b):  # output is a constant 0 elsewhere
                     dh[b] += dy[t, b]
-        _step_backward(dh, dg[t], sT, hs[t + 1], w_hh, wT, lengths, has_len, t, relu)
+        if carry and reverse:
+            save_carried(keep, dh, lengths, t)
+        _step_backward(dh, dg[t], sT, hs[slot_in(not reverse, t)], w_hh, wT, lengths, has_len, t, relu)
         if carry:
-            restore_carried(dh, dh_n, has_dh_n, lengths, t)
+            restore_carried(dh, keep, has_dh_n or reverse, lengths, t)
     N = T * B
+    h_in = 1 if reverse else 0  # hs[h_in:h_in + T]: the state entering each step
     _param_grads(dx.reshape(N, I) if has_dx else dx.reshape(0, I), has_dx, dw_ih, dw_hh, db_ih, db_hh, has_db_ih,
-                 has_db_hh, dg.reshape(N, H), x.reshape(N, I), w_ih, hs[:T].reshape(N, H), False)
+                 has_db_hh, dg.reshape(N, H), x.reshape(N, I), w_ih, hs[h_in:h_in + T].reshape(N, H), False)
 
 
 @_jit
@@ -207,20 +216,21 @@ def _opt(a, ndim, dtype):
     return np.empty((0,) * ndim, dtype) if a is None else a
 
 
-def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse):
     _check.check_rnn_forward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_forward(y, h_n, hs, x, _opt(h0, 2, dt), w_ih, w_hh, _opt(b_ih, 1, dt), _opt(b_hh, 1, dt),
                  _opt(lengths, 1, np.int64), bool(relu), h0 is not None, b_ih is not None, b_hh is not None,
-                 lengths is not None)
+                 lengths is not None, bool(reverse))
 
 
-def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu, reverse):
     _check.check_rnn_backward(**locals())  # as the bindings check: never out of bounds
     dt = x.dtype
     _rnn_backward(_opt(dx, 3, dt), dh0, dw_ih, dw_hh, _opt(db_ih, 1, dt), _opt(db_hh, 1, dt), dg, _opt(dy, 3, dt),
                   _opt(dh_n, 2, dt), x, w_ih, w_hh, hs, _opt(lengths, 1, np.int64), bool(relu), dx is not None,
-                  db_ih is not None, db_hh is not None, dy is not None, dh_n is not None, lengths is not None)
+                  db_ih is not None, db_hh is not None, dy is not None, dh_n is not None, lengths is not None,
+                  bool(reverse))
 
 
 def rnn_cell_forward(h_new, x, h, w_ih, w_hh, b_ih, b_hh, relu):

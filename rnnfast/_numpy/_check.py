@@ -62,7 +62,7 @@ def _seq_dims(x, w_hh):
 
 
 # ------------------------------------------------------------------------------------------ GRU
-def check_gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+def check_gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse):
     dt = _float(x)
     T, B, I, H = _seq_dims(x, w_hh)
     for a, n, s in ((y, "y", (T, B, H)), (h_n, "h_n", (B, H)), (hs, "hs", (T + 1, B, H)),
@@ -78,7 +78,7 @@ def check_gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, 
 
 
 def check_gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates, hn,
-                       lengths, reset_after):
+                       lengths, reset_after, reverse):
     dt = _float(x)
     T, B, I, H = _seq_dims(x, w_hh)
     arr(dx, "dx", dt, (T, B, I), out=True, optional=True)
@@ -131,7 +131,7 @@ def _lstm_sizes(w_hh, w_hr):
     return _dim(w_hr, "w_hr", 1, 2), _dim(w_hr, "w_hr", 0, 2)  # H, P
 
 
-def check_lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+def check_lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
     dt = _float(x)
     T, B, I = (_dim(x, "x", i, 3) for i in range(3))
     H, P = _lstm_sizes(w_hh, w_hr)
@@ -153,7 +153,7 @@ def check_lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_
 
 
 def check_lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh,
-                        w_hr, hs, cs, gates, ms, lengths):
+                        w_hr, hs, cs, gates, ms, lengths, reverse):
     dt = _float(x)
     T, B, I = (_dim(x, "x", i, 3) for i in range(3))
     H, P = _lstm_sizes(w_hh, w_hr)
@@ -219,7 +219,7 @@ def check_lstm_cell_backward(dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgat
 
 
 # ------------------------------------------------------------------------------------------ RNN
-def check_rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+def check_rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse):
     dt = _float(x)
     T, B, I, H = _seq_dims(x, w_hh)
     for a, n, s in ((y, "y", (T, B, H)), (h_n, "h_n", (B, H)), (hs, "hs", (T + 1, B, H))):
@@ -232,7 +232,7 @@ def check_rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
     _lengths(lengths, B, T)
 
 
-def check_rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+def check_rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu, reverse):
     dt = _float(x)
     T, B, I, H = _seq_dims(x, w_hh)
     arr(dx, "dx", dt, (T, B, I), out=True, optional=True)

@@ -3,17 +3,12 @@ layout, the cache and what is overwritten versus accumulated); written for clari
 import numpy as np
 
 from . import _check
+from ._common import time_order
+from ._common import valid as _valid
 
 
 def _sigmoid(a):
     return 0.5 * np.tanh(0.5 * a) + 0.5  # = 1 / (1 + exp(-a)), without overflow
-
-
-def _valid(lengths, t, B):
-    """(B, 1) boolean: rows still inside their sequence at step t."""
-    if lengths is None:
-        return np.ones((B, 1), dtype=bool)
-    return (t < lengths)[:, None]
 
 
 def _step_forward(g, hn, h, w_hh, b_hh, reset_after):
@@ -57,30 +52,30 @@ def _step_backward(dh, h, g, hn, w_hh, reset_after):
     return dh_prev, dgx, dgh
 
 
-def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after):
+def gru_forward(y, h_n, hs, gates, hn, gh, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reset_after, reverse):
     _check.check_gru_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
-    hs[0] = 0 if h0 is None else h0
+    hs[T if reverse else 0] = 0 if h0 is None else h0
     gates[...] = x @ w_ih.T + (0 if b_ih is None else b_ih)
-    for t in range(T):
-        h_new = _step_forward(gates[t], hn[t], hs[t], w_hh, b_hh, reset_after)
+    for t, i, o in time_order(T, reverse):
+        h_new = _step_forward(gates[t], hn[t], hs[i], w_hh, b_hh, reset_after)
         valid = _valid(lengths, t, B)
-        hs[t + 1] = np.where(valid, h_new, hs[t])
+        hs[o] = np.where(valid, h_new, hs[i])
         y[t] = np.where(valid, h_new, 0)
-    h_n[...] = hs[T]
+    h_n[...] = hs[0 if reverse else T]
 
 
 def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x, w_ih, w_hh, hs, gates,
-                 hn, lengths, reset_after):
+                 hn, lengths, reset_after, reverse):
     _check.check_gru_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     H = w_hh.shape[1]
     dh = np.zeros((B, H), x.dtype) if dh_n is None else dh_n.copy()
     dgh_all = np.empty_like(dgx)
-    for t in range(T - 1, -1, -1):
+    for t, i, _ in reversed(time_order(T, reverse)):
         valid = _valid(lengths, t, B)
         up = dh if dy is None else dh + np.where(valid, dy[t], 0)
-        dh_prev, dgx_t, dgh_t = _step_backward(up, hs[t], gates[t], hn[t], w_hh, reset_after)
+        dh_prev, dgx_t, dgh_t = _step_backward(up, hs[i], gates[t], hn[t], w_hh, reset_after)
         dgx[t] = np.where(valid, dgx_t, 0)
         dgh_all[t] = np.where(valid, dgh_t, 0)
         dh = np.where(valid, dh_prev, dh)
@@ -92,7 +87,7 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, 
     if dx is not None:
         dx[...] = (gx @ w_ih).reshape(T, B, I)
     dw_ih[...] = gx.T @ x.reshape(T * B, I)
-    hprev = hs[:T].reshape(T * B, H)
+    hprev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
     if reset_after:
         dw_hh[...] = gh2.T @ hprev
     else:

@@ -4,17 +4,12 @@ clarity, not speed. P is the state size: the projection size with ``w_hr``, else
 import numpy as np
 
 from . import _check
+from ._common import time_order
+from ._common import valid as _valid
 
 
 def _sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
-
-
-def _valid(lengths, t, B):
-    """(B, 1) boolean: rows still inside their sequence at step t."""
-    if lengths is None:
-        return np.ones((B, 1), dtype=bool)
-    return (t < lengths)[:, None]
 
 
 def _bias(b_ih, b_hh, G, dtype):
@@ -53,37 +48,38 @@ def _step_backward(dh, dc, c, c_new, g, w_hh, w_hr):
     return dg @ w_hh, dct * f, dg
 
 
-def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+def lstm_forward(y, h_n, c_n, hs, cs, gates, ms, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
     _check.check_lstm_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
     G = w_hh.shape[0]
-    hs[0] = 0 if h0 is None else h0
-    cs[0] = 0 if c0 is None else c0
+    first = T if reverse else 0
+    hs[first] = 0 if h0 is None else h0
+    cs[first] = 0 if c0 is None else c0
     gates[...] = x @ w_ih.T + _bias(b_ih, b_hh, G, x.dtype)
-    for t in range(T):
-        h_new, c_new, m = _step_forward(gates[t], hs[t], cs[t], w_hh, w_hr)
+    for t, i, o in time_order(T, reverse):
+        h_new, c_new, m = _step_forward(gates[t], hs[i], cs[i], w_hh, w_hr)
         valid = _valid(lengths, t, B)
-        hs[t + 1] = np.where(valid, h_new, hs[t])
-        cs[t + 1] = np.where(valid, c_new, cs[t])
+        hs[o] = np.where(valid, h_new, hs[i])
+        cs[o] = np.where(valid, c_new, cs[i])
         y[t] = np.where(valid, h_new, 0)
         if w_hr is not None:
             ms[t] = np.where(valid, m, 0)
-    h_n[...] = hs[T]
-    c_n[...] = cs[T]
+    h_n[...] = hs[T - first]
+    c_n[...] = cs[T - first]
 
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, w_ih, w_hh,
-                  w_hr, hs, cs, gates, ms, lengths):
+                  w_hr, hs, cs, gates, ms, lengths, reverse):
     _check.check_lstm_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     G, P = w_hh.shape
     H = G // 4
     dh = np.zeros((B, P), x.dtype) if dh_n is None else dh_n.copy()
     dc = np.zeros((B, H), x.dtype) if dc_n is None else dc_n.copy()
-    for t in range(T - 1, -1, -1):
+    for t, i, o in reversed(time_order(T, reverse)):
         valid = _valid(lengths, t, B)
         up = dh if dy is None else dh + np.where(valid, dy[t], 0)
-        dh_prev, dc_prev, dg = _step_backward(up, dc, cs[t], cs[t + 1], gates[t], w_hh, w_hr)
+        dh_prev, dc_prev, dg = _step_backward(up, dc, cs[i], cs[o], gates[t], w_hh, w_hr)
         dgates[t] = np.where(valid, dg, 0)
         if w_hr is not None:
             dhs[t] = np.where(valid, up, 0)
@@ -95,7 +91,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, 
     if dx is not None:
         dx[...] = (dg2 @ w_ih).reshape(T, B, I)
     dw_ih[...] = dg2.T @ x.reshape(T * B, I)
-    dw_hh[...] = dg2.T @ hs[:T].reshape(T * B, P)
+    dw_hh[...] = dg2.T @ (hs[1:] if reverse else hs[:T]).reshape(T * B, P)
     if w_hr is not None:
         dw_hr[...] = dhs.reshape(T * B, P).T @ ms.reshape(T * B, H)
     for db in (db_ih, db_hh):

@@ -3,13 +3,8 @@ layout, the cache and what is overwritten versus accumulated); written for clari
 import numpy as np
 
 from . import _check
-
-
-def _valid(lengths, t, B):
-    """(B, 1) boolean: rows still inside their sequence at step t."""
-    if lengths is None:
-        return np.ones((B, 1), dtype=bool)
-    return (t < lengths)[:, None]
+from ._common import time_order
+from ._common import valid as _valid
 
 
 def _bias(b_ih, b_hh, H, dtype):
@@ -32,36 +27,36 @@ def _dact_mul(up, h_new, relu):
     return np.where(h_new > 0, up, 0).astype(h_new.dtype, copy=False) if relu else up * (1 - h_new * h_new)
 
 
-def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu):
+def rnn_forward(y, h_n, hs, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, relu, reverse):
     _check.check_rnn_forward(**locals())  # as the bindings check: never out of bounds
     T, B, _ = x.shape
     H = w_hh.shape[0]
-    hs[0] = 0 if h0 is None else h0
+    hs[T if reverse else 0] = 0 if h0 is None else h0
     a = x @ w_ih.T + _bias(b_ih, b_hh, H, x.dtype)
-    for t in range(T):
-        h_new = _act(a[t] + hs[t] @ w_hh.T, relu)
+    for t, i, o in time_order(T, reverse):
+        h_new = _act(a[t] + hs[i] @ w_hh.T, relu)
         valid = _valid(lengths, t, B)
-        hs[t + 1] = np.where(valid, h_new, hs[t])
+        hs[o] = np.where(valid, h_new, hs[i])
         y[t] = np.where(valid, h_new, 0)
-    h_n[...] = hs[T]
+    h_n[...] = hs[0 if reverse else T]
 
 
-def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu):
+def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, w_ih, w_hh, hs, lengths, relu, reverse):
     _check.check_rnn_backward(**locals())  # as the bindings check: never out of bounds
     T, B, I = x.shape
     H = w_hh.shape[0]
     dh = np.zeros((B, H), x.dtype) if dh_n is None else dh_n.copy()
-    for t in range(T - 1, -1, -1):
+    for t, _, o in reversed(time_order(T, reverse)):
         valid = _valid(lengths, t, B)
         up = dh if dy is None else dh + np.where(valid, dy[t], 0)
-        dg[t] = np.where(valid, _dact_mul(up, hs[t + 1], relu), 0)
+        dg[t] = np.where(valid, _dact_mul(up, hs[o], relu), 0)
         dh = np.where(valid, dg[t] @ w_hh, dh)
     dh0[...] = dh
     dg2 = dg.reshape(T * B, H)
     if dx is not None:
         dx[...] = (dg2 @ w_ih).reshape(T, B, I)
     dw_ih[...] = dg2.T @ x.reshape(T * B, I)
-    dw_hh[...] = dg2.T @ hs[:T].reshape(T * B, H)
+    dw_hh[...] = dg2.T @ (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
     for db in (db_ih, db_hh):
         if db is not None:
             db[...] = dg2.sum(0)

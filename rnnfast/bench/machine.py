@@ -248,12 +248,7 @@ def backend_errors() -> dict:
     installed rnnfast has it, else from the registry's record."""
     import rnnfast
 
-    fn = getattr(rnnfast, "backend_errors", None)
-    if callable(fn):
-        return dict(fn())
-    from rnnfast import _backend
-
-    return dict(getattr(_backend, "_errors", {}))
+    return dict(rnnfast.backend_errors())
 
 
 def resolve_backends(requested) -> tuple:

@@ -1,9 +1,8 @@
 """The active backend's kernel module, for the per-step MyTorch cells.
 
 A one-row GRU step costs a few microseconds in the kernel; the argument checks of
-``rnnfast.functional`` cost more than that, so the cells call the kernel module directly with
-arrays they allocated and checked themselves. rnnfast has no public accessor for the kernel module
-yet: this is the one place that reaches it (through the backend registry's ``kernels(name)``),
+``rnnfast.functional`` cost more than that, so the cells call the kernel module
+(``rnnfast.backend_kernels``) directly with arrays they allocated and checked themselves,
 cached per backend name so a step pays one dictionary lookup.
 """
 import rnnfast
@@ -16,9 +15,5 @@ def kernels():
     name = rnnfast.get_backend()
     k = _by_name.get(name)
     if k is None:
-        from rnnfast import (
-            _backend,  # the registry's accessor; see the module docstring
-        )
-
-        k = _by_name[name] = _backend.kernels(name)
+        k = _by_name[name] = rnnfast.backend_kernels(name)
     return k

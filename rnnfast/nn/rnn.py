@@ -25,23 +25,6 @@ from ._module import Module, Parameter
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
 
-def _reverse_index(T: int, B: int, lengths) -> np.ndarray:
-    """(T, B) time index that reverses each sequence within its length (padding stays put).
-    It is its own inverse."""
-    t = np.arange(T)[:, None]
-    if lengths is None:
-        return np.broadcast_to(T - 1 - t, (T, B))
-    L = np.asarray(lengths)[None, :]
-    return np.where(t < L, L - 1 - t, t)
-
-
-def _take_time(a: np.ndarray, idx: Optional[np.ndarray]) -> np.ndarray:
-    """a (T, B, ...) gathered along time by idx (T, B); idx None = identity. Always contiguous."""
-    if idx is None:
-        return np.ascontiguousarray(a)
-    return np.ascontiguousarray(np.take_along_axis(a, idx.reshape(idx.shape + (1,) * (a.ndim - 2)), axis=0))
-
-
 class _RNNBase(Module):
     """Shared machinery of GRU, LSTM and RNN: parameters, layers, directions, dropout, lengths."""
 
@@ -148,6 +131,7 @@ class _RNNBase(Module):
         return h
 
     def _layer_forward(self, layer, d, x, h0, c0, lengths):  # pragma: no cover - per mode
+        """Direction d (1: reverse, the kernels' reverse flag) of a layer: (y, h_n, c_n, cache)."""
         raise NotImplementedError
 
     def _layer_backward(self, cache, dy, dh, dc):  # pragma: no cover - per mode
@@ -160,18 +144,20 @@ class _RNNBase(Module):
         D, P, H = self._D, self._out_size, self.hidden_size
         h0 = self._prep_state("h0", h0, B, P, unbatched)
         c0 = self._prep_state("c0", c0, B, H, unbatched) if self.mode == "LSTM" else None
-        rev = _reverse_index(T, B, lengths) if D == 2 else None
         layer_in, caches, masks = x, [], []
         h_n = np.empty((self.num_layers * D, B, P), self.dtype)
         c_n = np.empty((self.num_layers * D, B, H), self.dtype) if self.mode == "LSTM" else None
         for layer in range(self.num_layers):
-            out = _buf.empty((T, B, D * P), self.dtype)
+            # one direction: the kernel's output is the layer's; two: each fills its half
+            out = _buf.empty((T, B, D * P), self.dtype) if D == 2 else None
             for d in range(D):
                 i = layer * D + d
-                xin = _take_time(layer_in, rev) if d else layer_in
-                y, hn, cn, cache = self._layer_forward(layer, d, xin, None if h0 is None else h0[i],
+                y, hn, cn, cache = self._layer_forward(layer, d, layer_in, None if h0 is None else h0[i],
                                                        None if c0 is None else c0[i], lengths)
-                out[:, :, d * P:(d + 1) * P] = _take_time(y, rev) if d else y
+                if D == 1:
+                    out = y
+                else:
+                    out[:, :, d * P:(d + 1) * P] = y
                 h_n[i] = hn
                 if c_n is not None:
                     c_n[i] = cn
@@ -182,7 +168,7 @@ class _RNNBase(Module):
                 out = out * mask
             masks.append(mask)
             layer_in = out
-        self._cache = dict(caches=caches, masks=masks, rev=rev, unbatched=unbatched, T=T, B=B,
+        self._cache = dict(caches=caches, masks=masks, unbatched=unbatched, T=T, B=B,
                            has_h0=h0 is not None, has_c0=c0 is not None)
         y = layer_in
         if unbatched:
@@ -220,7 +206,6 @@ class _RNNBase(Module):
         dh_n, dc_n = states
         dh0 = np.zeros((LD, B, P), self.dtype)
         dc0 = np.zeros((LD, B, H), self.dtype) if self.mode == "LSTM" else None
-        rev = c["rev"]
         d_layer_out = dout
         dx = None
         for layer in range(self.num_layers - 1, -1, -1):
@@ -230,13 +215,12 @@ class _RNNBase(Module):
             for d in range(D):
                 i = layer * D + d
                 dy = None if d_layer_out is None else d_layer_out[:, :, d * P:(d + 1) * P]
-                if dy is not None:
-                    dy = _take_time(dy, rev) if d else np.ascontiguousarray(dy)
                 dxi, dhi, dci = self._layer_backward(c["caches"][i], dy, None if dh_n is None else dh_n[i],
                                                      None if dc_n is None else dc_n[i])
-                if d:
-                    dxi = _take_time(dxi, rev)
-                dx = dxi if dx is None else dx + dxi
+                if dx is None:
+                    dx = dxi
+                else:
+                    dx += dxi
                 dh0[i] = dhi
                 if dc0 is not None:
                     dc0[i] = dci
@@ -278,7 +262,8 @@ class GRU(_RNNBase):
 
     def _layer_forward(self, layer, d, x, h0, c0, lengths):
         w = [self._p(layer, d, b) for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        y, hn, cache = F.gru_forward(x, h0, *[None if p is None else p.data for p in w], lengths=lengths)
+        y, hn, cache = F.gru_forward(x, h0, *[None if p is None else p.data for p in w], lengths=lengths,
+                                     reverse=d == 1)
         return y, hn, None, ((layer, d), cache)
 
     def _layer_backward(self, cache, dy, dh, dc):
@@ -312,7 +297,7 @@ class RNN(_RNNBase):
     def _layer_forward(self, layer, d, x, h0, c0, lengths):
         w = [self._p(layer, d, b) for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         y, hn, cache = F.rnn_forward(x, h0, *[None if p is None else p.data for p in w],
-                                     nonlinearity=self.nonlinearity, lengths=lengths)
+                                     nonlinearity=self.nonlinearity, lengths=lengths, reverse=d == 1)
         return y, hn, None, ((layer, d), cache)
 
     def _layer_backward(self, cache, dy, dh, dc):
@@ -348,7 +333,7 @@ class LSTM(_RNNBase):
     def _layer_forward(self, layer, d, x, h0, c0, lengths):
         w = [self._p(layer, d, b) for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")]
         w = [None if p is None else p.data for p in w]
-        y, hn, cn, cache = F.lstm_forward(x, h0, c0, *w[:4], w_hr=w[4], lengths=lengths)
+        y, hn, cn, cache = F.lstm_forward(x, h0, c0, *w[:4], w_hr=w[4], lengths=lengths, reverse=d == 1)
         return y, hn, cn, ((layer, d), cache)
 
     def _layer_backward(self, cache, dy, dh, dc):

@@ -46,25 +46,6 @@ def _t(a):
     return None if a is None else torch.from_numpy(a)
 
 
-def _reverse_index(lengths: np.ndarray | None, T: int, B: int) -> np.ndarray | None:
-    """(T, B) time index reversing each sequence within its length (padding stays put); its own inverse.
-    None when every sequence is full (a plain flip)."""
-    if lengths is None or (lengths.size and lengths.min() == T):
-        return None
-    t = np.arange(T)[:, None]
-    L = lengths[None, :]
-    return np.where(t < L, L - 1 - t, t)
-
-
-def _flip(a, rev):
-    """a (T, B, ...) reversed along time per sequence (rev from :func:`_reverse_index`, None: all full)."""
-    if a is None:
-        return None
-    if rev is None:
-        return np.ascontiguousarray(a[::-1])
-    return np.ascontiguousarray(np.take_along_axis(a, rev.reshape(rev.shape + (1,) * (a.ndim - 2)), axis=0))
-
-
 def _lengths_array(lengths, B: int):
     if lengths is None:
         return None
@@ -124,14 +105,9 @@ class GRUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse):
         ctx.set_materialize_grads(False)
-        T, B = x.shape[:2]
-        rev = _reverse_index(lengths, T, B) if reverse else None
-        xn = _np(x)
-        y, h_n, cache = F.gru_forward(_flip(xn, rev) if reverse else xn, _np(h0), _np(w_ih), _np(w_hh), _np(b_ih),
-                                      _np(b_hh), lengths=lengths)
-        if reverse:
-            y = _flip(y, rev)
-        ctx.cache, ctx.rev, ctx.reverse, ctx.lengths = cache, rev, reverse, lengths
+        y, h_n, cache = F.gru_forward(_np(x), _np(h0), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh), lengths=lengths,
+                                      reverse=reverse)
+        ctx.cache, ctx.reverse, ctx.lengths = cache, reverse, lengths
         ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
         return _t(y), _t(h_n)
 
@@ -141,12 +117,8 @@ class GRUFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.gru(*a, ctx.lengths, ctx.reverse),
                                     (x, h0, w_ih, w_hh, b_ih, b_hh), (dy, dh_n))
-        dyn = _np(dy)
-        if ctx.reverse and dyn is not None:
-            dyn = _flip(dyn, ctx.rev)
-        g = F.gru_backward(dyn, _np(dh_n), ctx.cache)
-        dx = _flip(g.dx, ctx.rev) if ctx.reverse else g.dx
-        return _grads(ctx, (dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None)
+        g = F.gru_backward(_np(dy), _np(dh_n), ctx.cache)
+        return _grads(ctx, (g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None)
 
 
 class RNNFunction(torch.autograd.Function):
@@ -156,14 +128,9 @@ class RNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, lengths, reverse, nonlinearity):
         ctx.set_materialize_grads(False)
-        T, B = x.shape[:2]
-        rev = _reverse_index(lengths, T, B) if reverse else None
-        xn = _np(x)
-        y, h_n, cache = F.rnn_forward(_flip(xn, rev) if reverse else xn, _np(h0), _np(w_ih), _np(w_hh), _np(b_ih),
-                                      _np(b_hh), nonlinearity=nonlinearity, lengths=lengths)
-        if reverse:
-            y = _flip(y, rev)
-        ctx.cache, ctx.rev, ctx.reverse, ctx.lengths, ctx.nonlinearity = cache, rev, reverse, lengths, nonlinearity
+        y, h_n, cache = F.rnn_forward(_np(x), _np(h0), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh),
+                                      nonlinearity=nonlinearity, lengths=lengths, reverse=reverse)
+        ctx.cache, ctx.reverse, ctx.lengths, ctx.nonlinearity = cache, reverse, lengths, nonlinearity
         ctx.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh)
         return _t(y), _t(h_n)
 
@@ -173,12 +140,8 @@ class RNNFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.rnn(*a, ctx.lengths, ctx.reverse, ctx.nonlinearity),
                                     (x, h0, w_ih, w_hh, b_ih, b_hh), (dy, dh_n))
-        dyn = _np(dy)
-        if ctx.reverse and dyn is not None:
-            dyn = _flip(dyn, ctx.rev)
-        g = F.rnn_backward(dyn, _np(dh_n), ctx.cache)
-        dx = _flip(g.dx, ctx.rev) if ctx.reverse else g.dx
-        return _grads(ctx, (dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None, None)
+        g = F.rnn_backward(_np(dy), _np(dh_n), ctx.cache)
+        return _grads(ctx, (g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None, None)
 
 
 class LSTMFunction(torch.autograd.Function):
@@ -188,14 +151,9 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths, reverse):
         ctx.set_materialize_grads(False)
-        T, B = x.shape[:2]
-        rev = _reverse_index(lengths, T, B) if reverse else None
-        xn = _np(x)
-        y, h_n, c_n, cache = F.lstm_forward(_flip(xn, rev) if reverse else xn, _np(h0), _np(c0), _np(w_ih),
-                                            _np(w_hh), _np(b_ih), _np(b_hh), w_hr=_np(w_hr), lengths=lengths)
-        if reverse:
-            y = _flip(y, rev)
-        ctx.cache, ctx.rev, ctx.reverse, ctx.lengths = cache, rev, reverse, lengths
+        y, h_n, c_n, cache = F.lstm_forward(_np(x), _np(h0), _np(c0), _np(w_ih), _np(w_hh), _np(b_ih), _np(b_hh),
+                                            w_hr=_np(w_hr), lengths=lengths, reverse=reverse)
+        ctx.cache, ctx.reverse, ctx.lengths = cache, reverse, lengths
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)
         return _t(y), _t(h_n), _t(c_n)
 
@@ -204,12 +162,8 @@ class LSTMFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.lstm(*a, ctx.lengths, ctx.reverse), saved, (dy, dh_n, dc_n))
-        dyn = _np(dy)
-        if ctx.reverse and dyn is not None:
-            dyn = _flip(dyn, ctx.rev)
-        g = F.lstm_backward(dyn, _np(dh_n), _np(dc_n), ctx.cache)
-        dx = _flip(g.dx, ctx.rev) if ctx.reverse else g.dx
-        return _grads(ctx, (dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)) + (None, None)
+        g = F.lstm_backward(_np(dy), _np(dh_n), _np(dc_n), ctx.cache)
+        return _grads(ctx, (g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)) + (None, None)
 
 
 # ----------------------------------------------------------------------------------------- cells
