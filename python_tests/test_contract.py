@@ -274,3 +274,44 @@ def test_backend_kernels_is_the_public_kernel_module(backend):
         assert rnnfast.backend_kernels() is k
     with pytest.raises(ValueError, match="backend"):
         rnnfast.backend_kernels("fortran")
+
+
+def test_generated_bindings_are_current():
+    """csrc/bindings/{gru,lstm,rnn}.cpp and their stubs in rnnfast/_core.pyi are what tools/gen_bindings.py
+    writes from the declarations (a changed declaration without a rerun fails here)."""
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    gen = root / "tools" / "gen_bindings.py"
+    if not gen.exists() or not (root / "csrc").is_dir():
+        pytest.skip("needs the source tree (tools/, csrc/)")
+    spec = importlib.util.spec_from_file_location("gen_bindings", gen)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for path, text in mod.outputs().items():
+        assert path.read_text() == text, f"{path.relative_to(root)} is stale: run python tools/gen_bindings.py"
+
+
+def test_recurrent_checks_follow_the_declaration():
+    """The NumPy/numba kernels' own checks are built from the declaration: a size read from the weights,
+    a when-flag array required only with its flag, a projection-only array ignored without one."""
+    from rnnfast._numpy import _check
+
+    T, B, I, H = 3, 2, 4, 5
+    a = dict(dx=None, dh=np.zeros((B, H)), dw_ih=np.zeros((3 * H, I)), dw_hh=np.zeros((3 * H, H)), db_ih=None,
+             db_hh=None, dgx=np.zeros((B, 3 * H)), dgh=None, dtmp=np.zeros((B, H)), dh_new=np.zeros((B, H)),
+             x=np.zeros((B, I)), h=np.zeros((B, H)), w_ih=np.zeros((3 * H, I)), w_hh=np.zeros((3 * H, H)),
+             gates=np.zeros((B, 3 * H)), hn=np.zeros((B, H)), reset_after=False)
+    _check.check_gru_cell_backward(**a)
+    with pytest.raises(ValueError, match="dgh must be an array, got None"):
+        _check.check_gru_cell_backward(**{**a, "reset_after": True})
+    with pytest.raises(ValueError, match=r"h: expected shape \(2, 6\)"):
+        _check.check_gru_cell_backward(**{**a, "w_hh": np.zeros((18, 6)), "dw_hh": np.zeros((18, 6))})
+    lstm = dict(y=np.zeros((T, B, H)), h_n=np.zeros((B, H)), c_n=np.zeros((B, H)), hs=np.zeros((T + 1, B, H)),
+                cs=np.zeros((T + 1, B, H)), gates=np.zeros((T, B, 4 * H)), ms="ignored without w_hr",
+                x=np.zeros((T, B, I)), h0=None, c0=None, w_ih=np.zeros((4 * H, I)), w_hh=np.zeros((4 * H, H)),
+                b_ih=None, b_hh=None, w_hr=None, lengths=None, reverse=False)
+    _check.check_lstm_forward(**lstm)
+    with pytest.raises(ValueError, match="lengths"):
+        _check.check_lstm_forward(**{**lstm, "lengths": np.array([0, T + 1])})

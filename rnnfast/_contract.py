@@ -52,16 +52,16 @@ def out(name, shape, optional=False, when=None):
     return _a("out", "float", name, shape, optional, when)
 
 
-def inout(name, shape, optional=False):
-    return _a("inout", "float", name, shape, optional)
+def inout(name, shape, optional=False, when=None):
+    return _a("inout", "float", name, shape, optional, when)
 
 
 def work(name, shape, optional=False, when=None):
     return _a("work", "float", name, shape, optional, when)
 
 
-def inp(name, shape, optional=False, dtype="float"):
-    return _a("in", dtype, name, shape, optional)
+def inp(name, shape, optional=False, dtype="float", when=None):
+    return _a("in", dtype, name, shape, optional, when)
 
 
 def flag(name, dtype="bool"):
@@ -70,7 +70,8 @@ def flag(name, dtype="bool"):
 
 def _gru_like(G):
     """Forward/backward of a recurrence with G gate rows per hidden unit (GRU 3, RNN 1)."""
-    return f"{G} * H, I", f"{G} * H, H", f"{G} * H,"
+    g = f"{G} * H" if G > 1 else "H"
+    return f"{g}, I", f"{g}, H", f"{g},"
 
 
 _GW_IH, _GW_HH, _GB = _gru_like(3)
@@ -96,9 +97,9 @@ KERNELS: dict = {
         inp("x", "B, I"), inp("h", "B, H"), inp("w_ih", _GW_IH), inp("w_hh", _GW_HH), inp("b_ih", _GB, True),
         inp("b_hh", _GB, True), flag("reset_after")),
     "gru_cell_backward": (
-        out("dx", "B, I"), out("dh", "B, H"), inout("dw_ih", _GW_IH), inout("dw_hh", _GW_HH),
+        out("dx", "B, I", True), out("dh", "B, H"), inout("dw_ih", _GW_IH), inout("dw_hh", _GW_HH),
         inout("db_ih", _GB, True), inout("db_hh", _GB, True),
-        work("dgx", "B, 3 * H"), work("dgh", "B, 3 * H"), work("dtmp", "B, H"),
+        work("dgx", "B, 3 * H"), work("dgh", "B, 3 * H", when="reset_after"), work("dtmp", "B, H"),
         inp("dh_new", "B, H"), inp("x", "B, I"), inp("h", "B, H"), inp("w_ih", _GW_IH), inp("w_hh", _GW_HH),
         inp("gates", "B, 3 * H"), inp("hn", "B, H"), flag("reset_after")),
     # ------------------------------------------------------------------------------------ LSTM
@@ -115,19 +116,19 @@ KERNELS: dict = {
         work("dgates", "T, B, 4 * H"), work("dhs", "T, B, P", when="proj"),
         inp("dy", "T, B, P", True), inp("dh_n", "B, P", True), inp("dc_n", "B, H", True), inp("x", "T, B, I"),
         inp("w_ih", "4 * H, I"), inp("w_hh", "4 * H, P"), inp("w_hr", "P, H", True), inp("hs", "T + 1, B, P"),
-        inp("cs", "T + 1, B, H"), inp("gates", "T, B, 4 * H"), inp("ms", "T, B, H", True),
+        inp("cs", "T + 1, B, H"), inp("gates", "T, B, 4 * H"), inp("ms", "T, B, H", when="proj"),
         inp("lengths", "B,", True, "int64"), flag("reverse")),
     "lstm_cell_forward": (
         out("h_new", "B, P"), out("c_new", "B, H"), out("gates", "B, 4 * H"), out("m", "B, H", when="proj"),
         inp("x", "B, I"), inp("h", "B, P"), inp("c", "B, H"), inp("w_ih", "4 * H, I"), inp("w_hh", "4 * H, P"),
         inp("b_ih", "4 * H,", True), inp("b_hh", "4 * H,", True), inp("w_hr", "P, H", True)),
     "lstm_cell_backward": (
-        out("dx", "B, I"), out("dh", "B, P"), out("dc", "B, H"), inout("dw_ih", "4 * H, I"),
+        out("dx", "B, I", True), out("dh", "B, P"), out("dc", "B, H"), inout("dw_ih", "4 * H, I"),
         inout("dw_hh", "4 * H, P"), inout("db_ih", "4 * H,", True), inout("db_hh", "4 * H,", True),
-        inout("dw_hr", "P, H", True), work("dgates", "B, 4 * H"),
+        inout("dw_hr", "P, H", when="proj"), work("dgates", "B, 4 * H"),
         inp("dh_new", "B, P", True), inp("dc_new", "B, H", True), inp("x", "B, I"), inp("h", "B, P"),
         inp("c", "B, H"), inp("c_new", "B, H"), inp("w_ih", "4 * H, I"), inp("w_hh", "4 * H, P"),
-        inp("w_hr", "P, H", True), inp("gates", "B, 4 * H"), inp("m", "B, H", True)),
+        inp("w_hr", "P, H", True), inp("gates", "B, 4 * H"), inp("m", "B, H", when="proj")),
     # ------------------------------------------------------------------------------- Elman RNN
     "rnn_forward": (
         out("y", "T, B, H"), out("h_n", "B, H"), out("hs", "T + 1, B, H"),
@@ -145,7 +146,7 @@ KERNELS: dict = {
         inp("x", "B, I"), inp("h", "B, H"), inp("w_ih", _RW_IH), inp("w_hh", _RW_HH), inp("b_ih", _RB, True),
         inp("b_hh", _RB, True), flag("relu")),
     "rnn_cell_backward": (
-        out("dx", "B, I"), out("dh", "B, H"), inout("dw_ih", _RW_IH), inout("dw_hh", _RW_HH),
+        out("dx", "B, I", True), out("dh", "B, H"), inout("dw_ih", _RW_IH), inout("dw_hh", _RW_HH),
         inout("db_ih", _RB, True), inout("db_hh", _RB, True), work("dg", "B, H"),
         inp("dh_new", "B, H"), inp("x", "B, I"), inp("h", "B, H"), inp("h_new", "B, H"), inp("w_ih", _RW_IH),
         inp("w_hh", _RW_HH), flag("relu")),
@@ -177,6 +178,47 @@ KERNELS: dict = {
 
 # Kernels a backend may lack (the registry then falls back to the next backend in order).
 OPTIONAL_KERNELS = frozenset({"ctc_beam_search_item"})
+
+# ------------------------------------------------------- how a kernel's own checks read a call
+# The compiled bindings of the recurrent kernels (csrc/bindings/{gru,lstm,rnn}.cpp, written from this
+# table by tools/gen_bindings.py) and the NumPy and numba kernels' own checks (rnnfast/_numpy/_check.py)
+# follow these rules, so that a kernel never reads or writes out of bounds whatever it is given:
+# * sizes: T, B, I from x's dimensions; the others from RECURRENT_SIZES, (argument, dimension) in order
+#   of preference, an optional argument only when given. The C++ kernel takes them after its arrays, in
+#   the order T, B, I, H, P (those its shapes use), then its flags;
+# * every array argument then has exactly its declared shape, the dtype of x (int64 for lengths, whose
+#   values must lie in [0, T]), C order, alignment, and is writeable if not an input;
+# * ``when``: a kernel flag (reset_after) makes the array required when the flag is true, else optional;
+#   ``proj`` (w_hr given) makes it required with a projection and ignored without; a ``has_bias_*``
+#   array is optional;
+# * NO_ALIAS: pairs (output, input) that must not be the same array (a cell step reads h while
+#   writing h_new).
+RECURRENT_FAMILIES = ("gru", "lstm", "rnn")
+RECURRENT_SIZES = {
+    "gru": {"H": (("w_hh", 1),)},
+    "rnn": {"H": (("w_hh", 1),)},
+    "lstm": {"H": (("w_hr", 1), ("w_hh", 1)), "P": (("w_hr", 0), ("w_hh", 1))},
+}
+SIZE_ORDER = ("T", "B", "I", "H", "P")
+CONDITIONS = {"proj": "w_hr"}  # a ``when`` that means "this argument is given"
+NO_ALIAS = {"gru_cell_forward": (("h_new", "h"),), "rnn_cell_forward": (("h_new", "h"),),
+            "lstm_cell_forward": (("h_new", "h"), ("c_new", "c"))}
+
+
+def recurrent_kernels() -> list:
+    """The kernels of the recurrent families, in declaration order."""
+    return [k for k in KERNELS if k.split("_")[0] in RECURRENT_FAMILIES]
+
+
+def size_sources(kernel: str) -> dict:
+    """{symbol: ((argument, dimension, rank), ...)} in SIZE_ORDER for a recurrent kernel."""
+    decl = {a.name: a for a in KERNELS[kernel]}
+    used = {n for a in decl.values() if a.shape for e in a.shape for n in compile(e, "<s>", "eval").co_names}
+    x = decl["x"]
+    src = {s: (("x", i, len(x.shape)),) for i, s in enumerate(x.shape)}
+    for s, alts in RECURRENT_SIZES[kernel.split("_")[0]].items():
+        src[s] = tuple((n, i, len(decl[n].shape)) for n, i in alts)
+    return {s: src[s] for s in SIZE_ORDER if s in used}
 
 
 def names(kernel: str) -> list:

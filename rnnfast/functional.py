@@ -244,7 +244,7 @@ def gru_cell_backward(dh_new, cache: GRUCellCache, grads: Optional[GRUGrads] = N
         acc += [("db_hh", (3 * H,))] if cache.has_bias_hh else []
         _check_accumulators(grads, acc, dt)
     runs, fn = _backend.kernel("gru_cell_backward", cache.backend)
-    dx, dh, dgx, dgh, dtmp = _alloc("gru_cell_backward")(dt, B=B, I=I, H=H)
+    dx, dh, dgx, dgh, dtmp = _alloc("gru_cell_backward")(dt, B=B, I=I, H=H, reset_after=cache.reset_after)
     _call_backward("gru_cell_backward", runs, fn,
                    (dx, dh, grads.dw_ih, grads.dw_hh, grads.db_ih if cache.has_bias_ih else None,
                     grads.db_hh if cache.has_bias_hh else None, dgx, dgh, dtmp, dh_new, cache.x, cache.h, cache.w_ih,
