@@ -110,3 +110,22 @@ def test_reverse_is_not_the_forward_run(backend):
         y_r, h_r, _ = F.gru_forward(c["x"], c["h0"], c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"], reverse=True)
     assert rel_err(h_f, h_r) > 1e-3
     assert rel_err(y_f, y_r) > 1e-3
+
+
+@pytest.mark.parametrize("kind,option", KINDS[::2], ids=[f"{k}-{o}" for k, o in KINDS[::2]])
+def test_backward_without_the_input_gradient(backend, kind, option):
+    """need_dx=False: dx is None and every other gradient is unchanged (the first layer of a model whose
+    input needs no gradient skips the dx product)."""
+    c = _case(kind, 5, 3, 4, 6, np.float64, False, seed=7)
+    fwd = {"gru": F.gru_forward, "rnn": F.rnn_forward, "lstm": F.lstm_forward}[kind]
+    with rnnfast.use_backend(backend):
+        if kind == "lstm":
+            cache = fwd(c["x"], c["h0"], c["c0"], c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"])[-1]
+            full, part = (F.lstm_backward(c["dy"], c["dh_n"], c["dc_n"], cache, need_dx=nd) for nd in (True, False))
+        else:
+            cache = fwd(c["x"], c["h0"], c["w_ih"], c["w_hh"], c["b_ih"], c["b_hh"])[-1]
+            back = F.gru_backward if kind == "gru" else F.rnn_backward
+            full, part = (back(c["dy"], c["dh_n"], cache, need_dx=nd) for nd in (True, False))
+    assert part.dx is None and full.dx is not None
+    for name in ("dh0", "dw_ih", "dw_hh", "db_ih", "db_hh"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(full, name), err_msg=name)

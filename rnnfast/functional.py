@@ -154,16 +154,20 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reset_after=True, le
     return y, h_n, cache
 
 
-def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
+def gru_backward(dy, dh_n, cache: GRUCache, *, need_dx=True) -> GRUGrads:
     """Backward through time of :func:`gru_forward`.
 
     Parameters
     ----------
     dy : (T, B, H) or None;  dh_n : (B, H) or None;  cache : from gru_forward
+    need_dx : bool
+        False: the input gradient is not computed (``dx`` is None), e.g. for a first layer whose input
+        needs no gradient.
 
     Returns
     -------
-    GRUGrads with dx (T,B,I), dh0 (B,H), dw_ih (3H,I), dw_hh (3H,H), db_ih, db_hh (3H,) or None.
+    GRUGrads with dx (T,B,I) (None with need_dx=False), dh0 (B,H), dw_ih (3H,I), dw_hh (3H,H), db_ih, db_hh (3H,)
+    or None.
     """
     if not isinstance(cache, GRUCache):
         raise TypeError(f"cache must be the GRUCache returned by gru_forward, got {type(cache).__name__}")
@@ -179,6 +183,8 @@ def gru_backward(dy, dh_n, cache: GRUCache) -> GRUGrads:
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp = _alloc("gru_backward")(
         dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
         reset_after=cache.reset_after)
+    if not need_dx:
+        dx = None  # the kernel skips the dx product
     _call_backward("gru_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dgx, dgh, dtmp, dy, dh_n, x,
                                               cache.w_ih, cache.w_hh, cache.hs, cache.gates, cache.hn, cache.lengths,
                                               cache.reset_after, cache.reverse), B and H, dt, T=T, B=B, I=I, H=H)
@@ -356,17 +362,20 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, leng
     return y, h_n, c_n, cache
 
 
-def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
+def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache, *, need_dx=True) -> LSTMGrads:
     """Backward through time of :func:`lstm_forward`.
 
     Parameters
     ----------
     dy : (T, B, P) or None;  dh_n : (B, P) or None;  dc_n : (B, H) or None;  cache : from lstm_forward
+    need_dx : bool
+        False: the input gradient is not computed (``dx`` is None), e.g. for a first layer whose input
+        needs no gradient.
 
     Returns
     -------
-    LSTMGrads with dx (T,B,I), dh0 (B,P), dc0 (B,H), dw_ih (4H,I), dw_hh (4H,P), db_ih, db_hh (4H,)
-    or None, dw_hr (P,H) or None.
+    LSTMGrads with dx (T,B,I) (None with need_dx=False), dh0 (B,P), dc0 (B,H), dw_ih (4H,I), dw_hh (4H,P),
+    db_ih, db_hh (4H,) or None, dw_hr (P,H) or None.
     """
     if not isinstance(cache, LSTMCache):
         raise TypeError(f"cache must be the LSTMCache returned by lstm_forward, got {type(cache).__name__}")
@@ -385,6 +394,8 @@ def lstm_backward(dy, dh_n, dc_n, cache: LSTMCache) -> LSTMGrads:
     dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs = _alloc("lstm_backward")(
         dt, T=T, B=B, I=I, H=H, P=P, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh,
         proj=cache.w_hr is not None)
+    if not need_dx:
+        dx = None  # the kernel skips the dx product
     _call_backward("lstm_backward", runs, fn,
                    (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr, dgates, dhs, dy, dh_n, dc_n, x, cache.w_ih,
                     cache.w_hh, cache.w_hr, cache.hs, cache.cs, cache.gates, cache.ms, cache.lengths, cache.reverse),
@@ -548,16 +559,19 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
     return y, h_n, cache
 
 
-def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
+def rnn_backward(dy, dh_n, cache: RNNCache, *, need_dx=True) -> RNNGrads:
     """Backward through time of :func:`rnn_forward`.
 
     Parameters
     ----------
     dy : (T, B, H) or None;  dh_n : (B, H) or None;  cache : from rnn_forward
+    need_dx : bool
+        False: the input gradient is not computed (``dx`` is None), e.g. for a first layer whose input
+        needs no gradient.
 
     Returns
     -------
-    RNNGrads with dx (T,B,I), dh0 (B,H), dw_ih (H,I), dw_hh (H,H), db_ih, db_hh (H,) or None.
+    RNNGrads with dx (T,B,I) (None with need_dx=False), dh0 (B,H), dw_ih (H,I), dw_hh (H,H), db_ih, db_hh (H,) or None.
     """
     if not isinstance(cache, RNNCache):
         raise TypeError(f"cache must be the RNNCache returned by rnn_forward, got {type(cache).__name__}")
@@ -572,6 +586,8 @@ def rnn_backward(dy, dh_n, cache: RNNCache) -> RNNGrads:
     runs, fn = _backend.kernel("rnn_backward", cache.backend)
     dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg = _alloc("rnn_backward")(
         dt, T=T, B=B, I=I, H=H, has_bias_ih=cache.has_bias_ih, has_bias_hh=cache.has_bias_hh)
+    if not need_dx:
+        dx = None  # the kernel skips the dx product
     _call_backward("rnn_backward", runs, fn, (dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg, dy, dh_n, x, cache.w_ih,
                                               cache.w_hh, cache.hs, cache.lengths, cache.relu, cache.reverse),
                    B and H, dt,

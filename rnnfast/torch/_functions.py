@@ -117,7 +117,7 @@ class GRUFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.gru(*a, ctx.lengths, ctx.reverse),
                                     (x, h0, w_ih, w_hh, b_ih, b_hh), (dy, dh_n))
-        g = F.gru_backward(_np(dy), _np(dh_n), ctx.cache)
+        g = F.gru_backward(_np(dy), _np(dh_n), ctx.cache, need_dx=ctx.needs_input_grad[0])
         return _grads(ctx, (g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None)
 
 
@@ -140,7 +140,7 @@ class RNNFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.rnn(*a, ctx.lengths, ctx.reverse, ctx.nonlinearity),
                                     (x, h0, w_ih, w_hh, b_ih, b_hh), (dy, dh_n))
-        g = F.rnn_backward(_np(dy), _np(dh_n), ctx.cache)
+        g = F.rnn_backward(_np(dy), _np(dh_n), ctx.cache, need_dx=ctx.needs_input_grad[0])
         return _grads(ctx, (g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)) + (None, None, None)
 
 
@@ -162,7 +162,8 @@ class LSTMFunction(torch.autograd.Function):
         saved = ctx.saved_tensors
         if torch.is_grad_enabled():
             return _double_backward(ctx, lambda *a: R.lstm(*a, ctx.lengths, ctx.reverse), saved, (dy, dh_n, dc_n))
-        g = F.lstm_backward(_np(dy), _np(dh_n), _np(dc_n), ctx.cache)
+        g = F.lstm_backward(_np(dy), _np(dh_n), _np(dc_n), ctx.cache,
+                            need_dx=ctx.needs_input_grad[0])
         return _grads(ctx, (g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, g.dw_hr)) + (None, None)
 
 
