@@ -315,3 +315,33 @@ def test_recurrent_checks_follow_the_declaration():
     _check.check_lstm_forward(**lstm)
     with pytest.raises(ValueError, match="lengths"):
         _check.check_lstm_forward(**{**lstm, "lengths": np.array([0, T + 1])})
+
+
+def test_a_recurrent_family_lives_in_the_documented_files():
+    """docs/adding-a-kernel.md lists the files a recurrent family touches; the GRU's code (comments and
+    docstrings aside) appears in exactly those, plus the generated binding and stubs."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    if not (root / "csrc").is_dir() or not (root / "tools").is_dir():
+        pytest.skip("needs the source tree")
+    documented = {"rnnfast/_contract.py", "csrc/gru.h", "csrc/gru.cpp", "csrc/dispatch.h", "rnnfast/_numba/gru.py",
+                  "rnnfast/_numpy/gru.py", "rnnfast/functional.py"}
+    generated = {"csrc/bindings/gru.cpp", "rnnfast/_core.pyi"}
+    doc = (root / "docs" / "adding-a-kernel.md").read_text()
+    for f in documented:
+        assert f"`{f.replace('gru', '<name>') if f.count('gru') else f}`" in doc or f"`{f}`" in doc, f
+    pat = re.compile(r"\bgru\w*", re.I)
+    users = set()
+    for base in ("csrc", "rnnfast", "tools"):
+        for p in (root / base).rglob("*"):
+            rel = p.relative_to(root)
+            if p.suffix not in (".py", ".h", ".cpp", ".pyi") or {"apps", "nn", "torch", "mytorch", "bench",
+                                                                  "fuzz"} & set(rel.parts):
+                continue
+            mark = "//" if p.suffix in (".h", ".cpp") else "#"
+            code = re.sub(r'""".*?"""', "", "\n".join(ln.split(mark)[0] for ln in p.read_text().splitlines()),
+                          flags=re.S)
+            if pat.search(code):
+                users.add(rel.as_posix())
+    assert users == documented | generated

@@ -193,7 +193,7 @@ OPTIONAL_KERNELS = frozenset({"ctc_beam_search_item"})
 #   array is optional;
 # * NO_ALIAS: pairs (output, input) that must not be the same array (a cell step reads h while
 #   writing h_new).
-RECURRENT_FAMILIES = ("gru", "lstm", "rnn")
+RECURRENT_FAMILIES = {"gru": "GRU", "lstm": "LSTM", "rnn": "Elman RNN"}  # kernel prefix: title
 RECURRENT_SIZES = {
     "gru": {"H": (("w_hh", 1),)},
     "rnn": {"H": (("w_hh", 1),)},
@@ -203,6 +203,20 @@ SIZE_ORDER = ("T", "B", "I", "H", "P")
 CONDITIONS = {"proj": "w_hr"}  # a ``when`` that means "this argument is given"
 NO_ALIAS = {"gru_cell_forward": (("h_new", "h"),), "rnn_cell_forward": (("h_new", "h"),),
             "lstm_cell_forward": (("h_new", "h"), ("c_new", "c"))}
+
+
+def collect_kernels(package: str, namespace: dict) -> None:
+    """Put every declared kernel that a backend package's modules define (``package``.gru, .lstm, ...,
+    every non-underscore module) into ``namespace``: a new kernel needs no export list."""
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{package}.{info.name}")
+        namespace.update({k: getattr(mod, k) for k in KERNELS if callable(getattr(mod, k, None))})
 
 
 def recurrent_kernels() -> list:

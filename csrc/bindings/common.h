@@ -24,11 +24,10 @@ namespace rnnfast_bindings {
 namespace py = pybind11;
 using rnnfast::blas;
 
-// One kernel family's functions, added to the module (module.cpp calls each once).
+// One kernel family's functions, added to the module (module.cpp calls each once). bind_recurrent
+// (generated, recurrent.cpp) binds every recurrent family (gru.cpp, lstm.cpp, rnn.cpp, also generated).
 void bind_misc(py::module_& m);
-void bind_gru(py::module_& m);
-void bind_lstm(py::module_& m);
-void bind_rnn(py::module_& m);
+void bind_recurrent(py::module_& m);
 void bind_ctc(py::module_& m);
 
 inline std::string shape_str(const py::array& a) {

@@ -6,8 +6,6 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "rnnfast compiled kernels (C++17). Arrays are allocated by the caller; see csrc/*.h.";
   rnnfast_dispatch::init_module(m);  // chooses the instruction-set level (csrc/dispatch.h)
   rnnfast_bindings::bind_misc(m);
-  rnnfast_bindings::bind_gru(m);
-  rnnfast_bindings::bind_lstm(m);
-  rnnfast_bindings::bind_rnn(m);
+  rnnfast_bindings::bind_recurrent(m);  // GRU, LSTM, Elman RNN (generated from the kernel contract)
   rnnfast_bindings::bind_ctc(m);
 }

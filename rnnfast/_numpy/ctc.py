@@ -186,3 +186,6 @@ def ctc_beam_search(labels, lengths, scores, log_probs, input_lengths, blank, be
             labels[b, j, :len(lab)] = lab
             lengths[b, j] = len(lab)
             scores[b, j] = sc
+
+
+ctc_beam_search_item = beam_search_item  # the kernel's contract name
