@@ -49,14 +49,18 @@ def test_too_late_changes_nothing():
 _PROBE = ("import json, rnnfast, threadpoolctl; rnnfast.set_num_threads(1); "
           "arch = [d.get('architecture') for d in threadpoolctl.threadpool_info() "
           "if 'libscipy_openblas-' in d['filepath'] or 'libscipy_openblas.' in d['filepath']]; "
-          "print(json.dumps([rnnfast._blas_arch.decision, arch]))")
+          "import os; print(json.dumps([rnnfast._blas_arch.decision, arch])); "
+          "print(json.dumps([rnnfast._blas_arch.timeout_decision, os.environ.get('OPENBLAS_THREAD_TIMEOUT')]))")
 
 
 def _probe(**env):
-    e = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "RNNFAST_OPENBLAS_CORETYPE")}
+    e = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "RNNFAST_OPENBLAS_CORETYPE",
+                                                          "OPENBLAS_THREAD_TIMEOUT", "RNNFAST_OPENBLAS_THREAD_TIMEOUT")}
     e.update(env)
     out = subprocess.run([sys.executable, "-c", _PROBE], env=e, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = out.stdout.strip().splitlines()
+    _probe.timeout = json.loads(lines[-1])
+    return json.loads(lines[-2])
 
 
 def test_import_applies_choice_in_fresh_process():
@@ -70,3 +74,26 @@ def test_import_applies_choice_in_fresh_process():
         assert arch and all(a == want for a in arch), arch
     decision, arch = _probe(OPENBLAS_CORETYPE="Haswell")  # the user's setting wins
     assert decision == "user" and arch and all(a == "Haswell" for a in arch)
+
+
+@pytest.mark.parametrize("env, expect, value", [
+    ({}, "set:16", "16"),
+    ({"OPENBLAS_THREAD_TIMEOUT": "28"}, "user", "28"),
+    ({"OPENBLAS_THREAD_TIMEOUT": "28", "RNNFAST_OPENBLAS_THREAD_TIMEOUT": "12"}, "user", "28"),
+    ({"RNNFAST_OPENBLAS_THREAD_TIMEOUT": "12"}, "set:12", "12"),
+    ({"RNNFAST_OPENBLAS_THREAD_TIMEOUT": "off"}, "off", None),
+])
+def test_thread_timeout_precedence(env, expect, value, monkeypatch):
+    monkeypatch.delitem(sys.modules, "scipy.linalg", raising=False)  # as in a process that has not loaded it
+    env = dict(env)
+    assert _blas_arch.select_openblas_thread_timeout(env) == expect
+    assert env.get("OPENBLAS_THREAD_TIMEOUT") == value
+
+
+def test_thread_timeout_in_fresh_process():
+    """A fresh ``import rnnfast`` asks SciPy's OpenBLAS to stop spinning idle workers after 2^16 cycles
+    (they would share a core with a thread team's helper); the user's own setting wins."""
+    _probe()
+    assert _probe.timeout == ["set:16", "16"]
+    _probe(OPENBLAS_THREAD_TIMEOUT="20")
+    assert _probe.timeout == ["user", "20"]

@@ -1,8 +1,10 @@
 """rnnfast: fast CPU recurrent-network (GRU, LSTM, Elman RNN) and CTC kernels for NumPy,
 with forward and backward passes and three interchangeable backends (cpp, numba, numpy)."""
 from ._blas_arch import select_openblas_coretype as _select_openblas_coretype
+from ._blas_arch import select_openblas_thread_timeout as _select_openblas_thread_timeout
 
 _select_openblas_coretype()  # before anything loads SciPy's OpenBLAS (see rnnfast/_blas_arch.py)
+_select_openblas_thread_timeout()
 
 from . import functional
 from ._backend import (

@@ -81,3 +81,37 @@ def select_openblas_coretype(environ=os.environ) -> str:
         return decision
     environ["OPENBLAS_CORETYPE"] = core
     return decision
+
+
+# ------------------------------------------------------------------------------ idle worker spinning
+#: OpenBLAS's worker threads spin (with sched_yield) for 2^N cycles after each threaded call before they
+#: sleep; OpenBLAS's default N = 28 is ~0.1 s on a 2.6 GHz core. In that time a worker of SciPy's pool
+#: shares a core with the helper thread of a recurrent kernel's thread team, whose per-step barriers then
+#: wait for it: a 2-layer LSTM language-model training step (T = 35, B = 20, H = 256, vocabulary 6.7k,
+#: 2 threads) spent 12 ms instead of 4.5 ms per LSTM forward after the decoder's threaded GEMMs, and the
+#: whole step took 123 ms against 90-102 ms with the spinning cut to 2^12..2^20 cycles. rnnfast asks for
+#: 2^16 (tens of microseconds: back-to-back BLAS calls still find their workers awake).
+THREAD_TIMEOUT = "16"
+
+#: What :func:`select_openblas_thread_timeout` did: "user", "off", "set:<N>" or "late".
+timeout_decision = "not run"
+
+
+def select_openblas_thread_timeout(environ=os.environ) -> str:
+    """Set ``OPENBLAS_THREAD_TIMEOUT`` for SciPy's OpenBLAS unless the user did (or
+    ``RNNFAST_OPENBLAS_THREAD_TIMEOUT=off``); like the core type, it is read once, when SciPy's OpenBLAS
+    loads, so this must run before ``scipy.linalg`` is first imported (child processes inherit it)."""
+    global timeout_decision
+    if "OPENBLAS_THREAD_TIMEOUT" in environ:
+        timeout_decision = "user"
+        return timeout_decision
+    choice = environ.get("RNNFAST_OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT).strip()
+    if choice.lower() in ("", "off", "keep", "0", "none"):
+        timeout_decision = "off"
+        return timeout_decision
+    if "scipy.linalg" in sys.modules:
+        timeout_decision = "late"
+        return timeout_decision
+    environ["OPENBLAS_THREAD_TIMEOUT"] = choice
+    timeout_decision = f"set:{choice}"
+    return timeout_decision

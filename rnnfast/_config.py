@@ -47,6 +47,8 @@ def _blas_info() -> dict:
            "coretype_decision": _blas_arch.decision}
     # "user": set by the environment before rnnfast was imported; "auto:X"/"request:X": set by rnnfast
     out["coretype_from_environment"] = _blas_arch.decision == "user"
+    out["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    out["thread_timeout_decision"] = _blas_arch.timeout_decision
     try:
         from ._threads import _blas_controller
 
@@ -126,7 +128,8 @@ def _format(c: dict) -> str:
     blas = c["blas"]
     src = ("set by the environment" if blas["coretype_from_environment"] else
            f"rnnfast: {blas['coretype_decision']}")
-    lines.append(f"BLAS: OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']} ({src})")
+    lines.append(f"BLAS: OPENBLAS_CORETYPE={blas['OPENBLAS_CORETYPE']} ({src}), OPENBLAS_THREAD_TIMEOUT="
+                 f"{blas['OPENBLAS_THREAD_TIMEOUT']} ({blas['thread_timeout_decision']})")
     if "error" in blas:
         lines.append(f"  not inspected: {blas['error']}")
     for lib in blas.get("libraries", []):
