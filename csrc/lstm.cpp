@@ -50,6 +50,16 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
                       int G, int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
   if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  if (small_products<T>(N, I, nth)) {  // one thread, small operands: W_ih^T packed, our micro-kernel
+    if (bias) {
+      for (int j = 0; j < G; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+      for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G, gates, sizeof(T) * G);
+    }
+    packed::PackedWeight<T> pw(I, G);
+    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias);
+    return;
+  }
   for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
     if (bias) {
       T* row0 = gates;  // first row = b_ih + b_hh, then copied
@@ -212,11 +222,28 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
                  bool accumulate, int tid = 0, int nth = 1) {
   const int G = 4 * H;
   const T beta = accumulate ? T(1) : T(0);
+  // One thread, small operands: the products through the packed micro-kernels (packed_step.h
+  // small_products), x, h and W_ih packed; dW_hr stays on the BLAS.
+  const bool small = small_products<T>(N, std::max<int64_t>(N, G), nth);
+  if (small) {
+    packed::PackedWeight<T> px((int)N, I), ph((int)N, P);
+    px.pack(x, I, 1);
+    ph.pack(hs, P, 1);
+    packed::product_at(dw_ih, I, dg, G, px, G, accumulate);  // dW_ih = dg^T x
+    packed::product_at(dw_hh, P, dg, G, ph, G, accumulate);  // dW_hh = dg^T h
+    if (dx) {  // dx = dg W_ih
+      packed::PackedWeight<T> pw(G, I);
+      pw.pack(w_ih, I, 1);
+      packed::product(dx, I, dg, G, pw, 0, G, (int)N, false);
+    }
+  }
   // the same slices solo or in a team (team.h for_parts)
   for_parts(G, tid, nth, 16, [&](Range rg) {
     const int g0 = rg.lo, ng = rg.hi - rg.lo;
-    gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
-    gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
+    if (!small) {
+      gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
+      gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
+    }
     if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
       colsum(dbsum + g0, dg + g0, N, ng, G, false);
       for (T* db : {db_ih, db_hh}) {
@@ -226,7 +253,7 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
       }
     }
   });
-  if (dx)  // dx = dg W_ih
+  if (dx && !small)  // dx = dg W_ih
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, G, T(1), dg + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
            I);

@@ -188,8 +188,9 @@ struct PackedWeight {
 #define RNNFAST_UNROLL
 #endif
 // MR rows x NR columns: out[i][0..nc) (+)= sum_k in[i][k] panel[k][..]; KS independent accumulator
-// sets over k (few rows: the FMA latency, not the throughput, would bound one set).
-template <class T, int MR, int KS>
+// sets over k (few rows: the FMA latency, not the throughput, would bound one set). TA: `in` is given
+// transposed, element (i, k) at in[k ldi + i] (the MR values of one k are then contiguous).
+template <class T, int MR, int KS, bool TA = false>
 inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
   using Vt = V<T>;
   using R = typename Vt::R;
@@ -201,7 +202,8 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
     for (int i = 0; i < MR; ++i) c0[s][i] = c1[s][i] = Vt::zero();
   const T* a[MR];
   RNNFAST_UNROLL
-  for (int i = 0; i < MR; ++i) a[i] = in + i * ldi;
+  for (int i = 0; i < MR; ++i) a[i] = TA ? in + i : in + i * ldi;
+  const int64_t sk = TA ? ldi : 1;  // distance between consecutive k of one row of `in`
   int k = 0;
   for (; k + KS <= kn; k += KS) {
     RNNFAST_UNROLL
@@ -210,7 +212,7 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
       const R b0 = Vt::load(p), b1 = Vt::load(p + W);
       RNNFAST_UNROLL
       for (int i = 0; i < MR; ++i) {
-        const R av = Vt::bcast(a[i] + k + s);
+        const R av = Vt::bcast(a[i] + (k + s) * sk);
         c0[s][i] = Vt::fma(av, b0, c0[s][i]);
         c1[s][i] = Vt::fma(av, b1, c1[s][i]);
       }
@@ -221,7 +223,7 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
     const R b0 = Vt::load(p), b1 = Vt::load(p + W);
     RNNFAST_UNROLL
     for (int i = 0; i < MR; ++i) {
-      const R av = Vt::bcast(a[i] + k);
+      const R av = Vt::bcast(a[i] + k * sk);
       c0[0][i] = Vt::fma(av, b0, c0[0][i]);
       c1[0][i] = Vt::fma(av, b1, c1[0][i]);
     }
@@ -259,25 +261,25 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
   }
 }
 
-template <class T, int MR>
+template <class T, int MR, bool TA = false>
 inline void tile_rows(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
   constexpr int KS = MR == 1 ? 4 : MR <= 3 ? 2 : 1;
-  tile<T, MR, KS>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+  tile<T, MR, KS, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 }
 
-// A remainder of 1 .. kMaxRows - 1 rows.
-template <class T>
+// A remainder of 1 .. kMaxRows - 1 rows (TA: `in` transposed, rows i at in + i).
+template <class T, bool TA = false>
 inline void tile_any(int mr, T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc,
                      bool accumulate) {
   switch (mr) {
-    case 1: return tile_rows<T, 1>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 2: return tile_rows<T, 2>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 3: return tile_rows<T, 3>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 4: return tile_rows<T, 4>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 5: return tile_rows<T, 5>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 1: return tile_rows<T, 1, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 2: return tile_rows<T, 2, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 3: return tile_rows<T, 3, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 4: return tile_rows<T, 4, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 5: return tile_rows<T, 5, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 #if defined(__AVX512F__)
-    case 6: return tile_rows<T, 6>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 7: return tile_rows<T, 7>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 6: return tile_rows<T, 6, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 7: return tile_rows<T, 7, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 #endif
     default: return;
   }
@@ -313,6 +315,34 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
 #endif
 }
 
+// out (M, N) (+)= A^T X for A (K, M) with row stride lda and X (K, N) packed in pw (pw.K = K): the
+// weight gradients of a call (A = the gate gradients of its K = T*B rows, X = its inputs or states)
+// without transposing A: the MR values of `in` a micro-kernel step broadcasts are contiguous in A. One
+// thread (the caller's solo path: small_products()).
+template <class T>
+inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const PackedWeight<T>& pw, int M,
+                       bool accumulate) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  constexpr int NR = PackedWeight<T>::NR;
+  if (pw.K <= 0) {
+    if (!accumulate)
+      for (int i = 0; i < M; ++i)
+        for (int n = 0; n < pw.N; ++n) out[i * ldo + n] = T(0);
+    return;
+  }
+  for (int p = 0; p < pw.npanels; ++p) {
+    const T* pan = pw.panel(p);
+    const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
+    int i = 0;
+    for (; i + kMaxRows <= M; i += kMaxRows)
+      tile_rows<T, kMaxRows, true>(out + i * ldo + n0, ldo, a + i, lda, pan, pw.K, nc, accumulate);
+    if (i < M) tile_any<T, true>(M - i, out + i * ldo + n0, ldo, a + i, lda, pan, pw.K, nc, accumulate);
+  }
+#else
+  (void)out, (void)ldo, (void)a, (void)lda, (void)pw, (void)M, (void)accumulate;
+#endif
+}
+
 }  // namespace packed
 
 // Whether the sequence kernels of this build use the packed per-step products now.
@@ -324,6 +354,19 @@ inline bool use_packed(int64_t rows) {
   const StepProduct m = step_product_mode();
   return packed::available() &&
          (m == StepProduct::packed || (m == StepProduct::automatic && rows >= kPackedMinRows));
+}
+
+// Whether a call's whole-sequence products (input projection, weight and input gradients) go through
+// the packed micro-kernels too: on the packed path, for a call running on one thread (not in a team, nor
+// a busy team's caller, whose products must split as the team's would), when every packed operand's
+// panel stays small (at most kSmallPanelBytes: K * NR elements; each row tile streams the whole panel). There the BLAS spends as much time
+// packing its operands and choosing kernels as multiplying (LSTM (T,B,I,H) = (100,1,32,64): 58 us for
+// 3.3 MFLOP of backward products); beyond, its cache blocking wins and it keeps them.
+constexpr int64_t kSmallPanelBytes = 64 * 1024;
+template <class T>
+inline bool small_products(int64_t rows, int64_t k_max, int nth) {
+  return nth == 1 && virtual_parts() <= 1 && use_packed(rows) &&
+         k_max * packed::panel_width<T>() * (int64_t)sizeof(T) <= kSmallPanelBytes;
 }
 
 }  // namespace

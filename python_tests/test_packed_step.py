@@ -193,3 +193,30 @@ def test_team_lengths_packed(team):
     dg = G.make_case(5, 17, 4, 33, seed=11)
     G.assert_close(both_paths(lambda: G.ours(dg, "cpp", lengths=lengths, reset_after=False), np.float64),
                    G.ours(dg, "numpy", lengths=lengths, reset_after=False), TOL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(64, 1, 5, 7, 0), (40, 3, 9, 17, 0), (20, 5, 3, 33, 11)],
+                         ids=lambda s: "T{}B{}I{}H{}P{}".format(*s))
+def test_lstm_whole_sequence_products_on_the_micro_kernels(shape, dtype):
+    """On one thread, with small operands, the LSTM's input projection, weight gradients (dg^T x and
+    dg^T h, the gate gradients read transposed in place) and input gradient run on the packed
+    micro-kernels too (more weights packed per call than the per-step products alone need); the results
+    equal the BLAS path's and PyTorch's, odd sizes, a projection, float64 and float32."""
+    if ISA == "none":
+        pytest.skip("no packed kernels in this build")
+    d = L.make_case(*shape, dtype=dtype, seed=sum(shape))
+    before = rnnfast.get_num_threads()
+    rnnfast.set_num_threads(1)
+    try:
+        _core._set_step_product("auto")
+        made = _core._step_product()[2]
+        got = L.ours(d, "cpp")
+        packs = _core._step_product()[2] - made
+        _core._set_step_product("blas")
+        ref = L.ours(d, "cpp")
+    finally:
+        rnnfast.set_num_threads(before)
+    assert packs >= 2 + 4 + (1 if shape[4] else 0), packs  # per-step W_hh (2) + W_ih^T, x, h, W_ih (4)
+    L.assert_close(got, ref, TOL[dtype])
+    L.assert_close(got, L.torch_lstm(d), TOL[dtype])
