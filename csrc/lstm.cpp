@@ -50,22 +50,20 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
                       int G, int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
   if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
+    if (!bias) return;
+    for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
+  };
   if (small_products<T>(N, I, nth)) {  // one thread, small operands: W_ih^T packed, our micro-kernel
-    if (bias) {
-      for (int j = 0; j < G; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-      for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G, gates, sizeof(T) * G);
-    }
+    fill_bias(Range{0, G});
     packed::PackedWeight<T> pw(I, G);
     pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
     packed::product(gates, G, x, I, pw, 0, I, (int)N, bias);
     return;
   }
   for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    if (bias) {
-      T* row0 = gates;  // first row = b_ih + b_hh, then copied
-      for (int j = c.lo; j < c.hi; ++j) row0[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-      for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, row0 + c.lo, sizeof(T) * (c.hi - c.lo));
-    }
+    fill_bias(c);
     gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
          gates + c.lo, G);
   });

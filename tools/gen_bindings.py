@@ -41,10 +41,15 @@ def _size_lines(kernel: str) -> list:
     return lines
 
 
+def _params(decl) -> str:
+    """The C++ parameter list of a binding: flags are bool, every other argument a py::object."""
+    return ", ".join(f"bool {a.name}" if a.role == "flag" else f"py::object {a.name}" for a in decl)
+
+
 def _checked_function(kernel: str) -> str:
     decl = C.KERNELS[kernel]
     flags = [a.name for a in decl if a.role == "flag"]
-    params = ", ".join(f"bool {a.name}" if a.role == "flag" else f"py::object {a.name}" for a in decl)
+    params = _params(decl)
     body = _size_lines(kernel)
     for cond, arg in C.CONDITIONS.items():
         if any(a.when == cond for a in decl):
@@ -80,7 +85,7 @@ def _checked_function(kernel: str) -> str:
 
 def _def(kernel: str) -> str:
     decl = C.KERNELS[kernel]
-    params = ", ".join(f"bool {a.name}" if a.role == "flag" else f"py::object {a.name}" for a in decl)
+    params = _params(decl)
     names = ", ".join(a.name for a in decl)
     pyargs = ", ".join(f'py::arg("{a.name}")' for a in decl)
     return (f'  m.def(\n      "{kernel}",\n      []({params}) {{\n'

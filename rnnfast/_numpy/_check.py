@@ -60,41 +60,41 @@ def _lengths(lengths, B, T, name="lengths"):
 
 # ------------------------------------------------------------------------------ recurrent kernels
 def _recurrent_checker(kernel):
-    """``check(**args)`` for one recurrent kernel, from its declaration and the checking rules beside it
-    in rnnfast/_contract.py (the ones tools/gen_bindings.py writes the compiled bindings from): sizes
-    read from x and the weights, then every array in declaration order, then the no-alias pairs."""
+    """``check_<kernel>(<its arguments>)`` for one recurrent kernel, generated once from its declaration
+    and the checking rules beside it in rnnfast/_contract.py (those tools/gen_bindings.py writes the
+    compiled bindings from): sizes read from x and the weights, then every array in declaration order,
+    then the no-alias pairs. Generated source, as the contract's allocators: no table walk per call."""
     decl = _contract.KERNELS[kernel]
-    sources = _contract.size_sources(kernel)
     flags = {a.name for a in decl if a.role == "flag"}
-    arrays = [(a, compile("(" + ", ".join(a.shape) + ",)", "<shape>", "eval")) for a in decl if a.role != "flag"]
-    aliases = _contract.NO_ALIAS.get(kernel, ())
-
-    def check(**args):
-        dt = _float(args["x"])
-        env = {}
-        for sym, alts in sources.items():
-            n, i, rank = next((alt for alt in alts[:-1] if args[alt[0]] is not None), alts[-1])
-            env[sym] = _dim(args[n], n, i, rank)
-        for cond, given in _contract.CONDITIONS.items():
-            env[cond] = args.get(given) is not None
-        for a, shape in arrays:
-            v = args[a.name]
-            if a.dtype == "int64":  # lengths
-                _lengths(v, env["B"], env["T"], a.name)
-                continue
-            out = a.role != "in"
-            if a.when in flags:
-                arr(v, a.name, dt, eval(shape, {}, env), out=out, optional=not args[a.when])  # noqa: S307
-            elif a.when in _contract.CONDITIONS:
-                if env[a.when]:
-                    arr(v, a.name, dt, eval(shape, {}, env), out=out)  # noqa: S307
-            else:
-                arr(v, a.name, dt, eval(shape, {}, env), out=out, optional=a.optional)  # noqa: S307
-        for o, i in aliases:
-            if np.may_share_memory(args[o], args[i]) and args[o].size:
-                raise ValueError(f"{o} must not alias {i}")
-    check.__name__ = f"check_{kernel}"
-    return check
+    lines = [f"def check_{kernel}({', '.join(a.name for a in decl)}):", "    dt = _float(x)"]
+    for sym, alts in _contract.size_sources(kernel).items():
+        n, i, rank = alts[-1]
+        expr = f"_dim({n}, {n!r}, {i}, {rank})"
+        for n, i, rank in reversed(alts[:-1]):  # preferred sources, when given
+            expr = f"(_dim({n}, {n!r}, {i}, {rank}) if {n} is not None else {expr})"
+        lines.append(f"    {sym} = {expr}")
+    for cond, given in _contract.CONDITIONS.items():
+        if any(a.when == cond for a in decl):
+            lines.append(f"    {cond} = {given} is not None")
+    for a in decl:
+        if a.role == "flag":
+            continue
+        if a.dtype == "int64":  # lengths
+            lines.append(f"    _lengths({a.name}, B, T, {a.name!r})")
+            continue
+        call = f"arr({a.name}, {a.name!r}, dt, ({', '.join(a.shape)},), out={a.role != 'in'}"
+        if a.when in flags:
+            lines.append(f"    {call}, optional=not {a.when})")
+        elif a.when in _contract.CONDITIONS:
+            lines.append(f"    if {a.when}:\n        {call})")
+        else:
+            lines.append(f"    {call}, optional={a.optional})")
+    for o, i in _contract.NO_ALIAS.get(kernel, ()):
+        lines.append(f"    if np.may_share_memory({o}, {i}) and {o}.size:\n"
+                     f"        raise ValueError({f'{o} must not alias {i}'!r})")
+    env = {"np": np, "arr": arr, "_dim": _dim, "_float": _float, "_lengths": _lengths}
+    exec(compile("\n".join(lines) + "\n", f"<rnnfast._numpy._check {kernel}>", "exec"), env)  # noqa: S102
+    return env[f"check_{kernel}"]
 
 
 for _k in _contract.recurrent_kernels():
