@@ -74,7 +74,7 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
   const int Gh = reset_after ? G : 2 * H;  // reset_after=false: r, z blocks now, n block after r
   const Range rb = split(B, tid, nth);
   if (pk) {
-    rec::mul_packed(gh, G, h, H, pk->a, 0, H, B, false, tid, nth, bar);  // gh[:, :Gh] = h W_hh[:Gh]^T
+    rec::mul_packed(gh, G, h, H, pk->a, 0, H, B, false, t, tid, nth, bar);  // gh[:, :Gh] = h W_hh[:Gh]^T
   } else {
     for_parts(Gh, tid, nth, 16, [&](Range f) {  // the same slices solo or in a team (team.h)
       gemm(false, true, f.hi - f.lo, B, H, T(1), w_hh + (int64_t)f.lo * H, H, h, H, T(0), ghT + (int64_t)f.lo * B,
@@ -107,7 +107,7 @@ void step_forward(T* h_new, T* y, T* g, T* hn, T* gh, T* ghT, const T* h, const 
   if (!reset_after) {  // gh[:, 2H:] = (r*h) W_hn^T
     bar.wait();
     if (pk) {
-      rec::mul_packed(gh + 2 * H, G, hn, H, pk->n, 0, H, B, false, tid, nth, bar);
+      rec::mul_packed(gh + 2 * H, G, hn, H, pk->n, 0, H, B, false, t, tid, nth, bar);
     } else {
       for_parts(H, tid, nth, 16, [&](Range fn) {
         gemm(false, true, fn.hi - fn.lo, B, H, T(1), w_hh + (int64_t)(2 * H + fn.lo) * H, H, hn, H, T(0),
@@ -197,10 +197,10 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
   bar.wait();  // every row's gate gradients are in
   if (pk) {  // the same products as below, straight into batch-major rows
     if (reset_after) {
-      rec::mul_packed(dh, H, dgh, G, pk->a, 0, G, B, true, tid, nth, bar);  // dh += dgh W_hh
+      rec::mul_packed(dh, H, dgh, G, pk->a, 0, G, B, true, t, tid, nth, bar);  // dh += dgh W_hh
       return;
     }
-    rec::mul_packed(dtmp, H, dgx + 2 * H, G, pk->a, 2 * H, H, B, false, tid, nth, bar);  // d(r*h) = dn_pre W_hn
+    rec::mul_packed(dtmp, H, dgx + 2 * H, G, pk->a, 2 * H, H, B, false, t, tid, nth, bar);  // d(r*h) = dn_pre W_hn
   } else if (reset_after) {  // dh += dgh W_hh, computed as (W_hh^T dgh^T)^T
     if (w_untransposed) gemm(true, true, H, B, G, T(1), wT, H, dgh, G, T(0), sT, B);
     else for_parts(H, tid, nth, 16, [&](Range fh) {  // the same slices solo or in a team (team.h)
@@ -234,7 +234,7 @@ void step_backward(T* dh, T* dgx, T* dgh, T* dtmp, T* sT, const T* h, const T* g
   }
   bar.wait();  // the r blocks are in; sT is free
   if (pk) {
-    rec::mul_packed(dh, H, dgx, G, pk->a, 0, 2 * H, B, true, tid, nth, bar);  // dh += [dr, dz] W_hh[:2H]
+    rec::mul_packed(dh, H, dgx, G, pk->a, 0, 2 * H, B, true, t, tid, nth, bar);  // dh += [dr, dz] W_hh[:2H]
     return;
   }
   if (w_untransposed) gemm(true, true, H, B, 2 * H, T(1), wT, H, dgx, G, T(0), sT, B);

@@ -26,8 +26,8 @@ constexpr int kSmallBatch = 1;
 // pw = W^T packed (packed path, taken whenever pw is given); only the one the path uses has to be valid.
 template <class T>
 void rec_product(T* out, int ldo, const T* in, int ldi, const T* W, const T* Wt, const packed::PackedWeight<T>* pw,
-                 int B, int N, int K, T* sT, bool accumulate, int tid, int nth, Barrier& bar) {
-  if (pw) rec::mul_packed(out, ldo, in, ldi, *pw, 0, K, B, accumulate, tid, nth, bar);
+                 int B, int N, int K, T* sT, bool accumulate, int t, int tid, int nth, Barrier& bar) {
+  if (pw) rec::mul_packed(out, ldo, in, ldi, *pw, 0, K, B, accumulate, t, tid, nth, bar);
   else if (B == 1) gemm(false, false, 1, N, K, T(1), in, ldi, Wt, N, accumulate ? T(1) : T(0), out, ldo);  // ?gemv
   else mul_wT(out, ldo, in, ldi, W, K, B, N, K, sT, accumulate, tid, nth, bar);
 }
@@ -104,7 +104,7 @@ void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const
                   int B, int H, int P, int tid, int nth, Barrier& bar) {
   const int G = 4 * H;
   const Range rb = split(B, tid, nth);
-  rec_product(g, G, h, P, w_hh, whT, pk ? &pk->hh : nullptr, B, G, P, sT, true, tid, nth, bar);  // g += h W_hh^T
+  rec_product(g, G, h, P, w_hh, whT, pk ? &pk->hh : nullptr, B, G, P, sT, true, t, tid, nth, bar);  // g += h W_hh^T
   for (int b = rb.lo; b < rb.hi; ++b) {
     const T* cb = c + (int64_t)b * H;
     T* cn = c_new + (int64_t)b * H;
@@ -135,7 +135,7 @@ void step_forward(T* h_new, T* c_new, T* y, T* g, T* m, T* sT, const T* h, const
   }
   if (w_hr) {
     bar.wait();  // every row of m is in
-    rec_product(h_new, P, m, H, w_hr, wrT, pk ? &pk->hr : nullptr, B, P, H, sT, false, tid, nth, bar);  // h' = m W_hr^T
+    rec_product(h_new, P, m, H, w_hr, wrT, pk ? &pk->hr : nullptr, B, P, H, sT, false, t, tid, nth, bar);  // h' = m W_hr^T
     for (int b = rb.lo; b < rb.hi; ++b) {
       T* hb = h_new + (int64_t)b * P;
       if (!row_valid(lengths, t, b)) {
@@ -169,7 +169,7 @@ void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const 
       if (row_valid(lengths, t, b)) std::memcpy(d, dh + (int64_t)b * P, sizeof(T) * P);
       else std::memset(d, 0, sizeof(T) * P);
     }
-    rec_product(dm, H, dh, P, wrT, w_hr, pk ? &pk->hr : nullptr, B, H, P, sT, false, tid, nth, bar);
+    rec_product(dm, H, dh, P, wrT, w_hr, pk ? &pk->hr : nullptr, B, H, P, sT, false, t, tid, nth, bar);
     bar.wait();  // every thread has read all of dh before any row of it is reset below
   } else {
     dm = dh;  // h' = m
@@ -207,7 +207,7 @@ void step_backward(T* dh, T* dc, T* dg, T* dhp, T* dm, T* sT, const T* c, const 
     std::memset(dh + (int64_t)b * P, 0, sizeof(T) * P);
   }
   bar.wait();  // every row of dg is in
-  rec_product(dh, P, dg, G, wT, w_hh, pk ? &pk->hh : nullptr, B, P, G, sT, true, tid, nth, bar);  // dh += dg W_hh
+  rec_product(dh, P, dg, G, wT, w_hh, pk ? &pk->hh : nullptr, B, P, G, sT, true, t, tid, nth, bar);  // dh += dg W_hh
   bar.wait();  // every row of dh is in (the next step's products read them all)
 }
 

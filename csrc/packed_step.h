@@ -190,7 +190,8 @@ struct PackedWeight {
 // MR rows x NR columns: out[i][0..nc) (+)= sum_k in[i][k] panel[k][..]; KS independent accumulator
 // sets over k (few rows: the FMA latency, not the throughput, would bound one set). TA: `in` is given
 // transposed, element (i, k) at in[k ldi + i] (the MR values of one k are then contiguous).
-template <class T, int MR, int KS, bool TA = false>
+// REV: k runs from kn - 1 down to 0 (the panel read backwards; see product()).
+template <class T, int MR, int KS, bool TA = false, bool REV = false>
 inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
   using Vt = V<T>;
   using R = typename Vt::R;
@@ -204,21 +205,24 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
   RNNFAST_UNROLL
   for (int i = 0; i < MR; ++i) a[i] = TA ? in + i : in + i * ldi;
   const int64_t sk = TA ? ldi : 1;  // distance between consecutive k of one row of `in`
-  int k = 0;
-  for (; k + KS <= kn; k += KS) {
+  const int nb = kn / KS, r = kn - nb * KS;  // r: the remainder rows (after the blocks; REV: before)
+  for (int j = 0; j < nb; ++j) {
+    const int k = REV ? kn - (j + 1) * KS : j * KS;
     RNNFAST_UNROLL
     for (int s = 0; s < KS; ++s) {
-      const T* p = pan + (size_t)(k + s) * NR;
+      const int ks = REV ? k + KS - 1 - s : k + s;
+      const T* p = pan + (size_t)ks * NR;
       const R b0 = Vt::load(p), b1 = Vt::load(p + W);
       RNNFAST_UNROLL
       for (int i = 0; i < MR; ++i) {
-        const R av = Vt::bcast(a[i] + (k + s) * sk);
+        const R av = Vt::bcast(a[i] + ks * sk);
         c0[s][i] = Vt::fma(av, b0, c0[s][i]);
         c1[s][i] = Vt::fma(av, b1, c1[s][i]);
       }
     }
   }
-  for (; k < kn; ++k) {
+  for (int j = 0; j < r; ++j) {
+    const int k = REV ? r - 1 - j : nb * KS + j;
     const T* p = pan + (size_t)k * NR;
     const R b0 = Vt::load(p), b1 = Vt::load(p + W);
     RNNFAST_UNROLL
@@ -261,37 +265,56 @@ inline void tile(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, in
   }
 }
 
-template <class T, int MR, bool TA = false>
+template <class T, int MR, bool TA = false, bool REV = false>
 inline void tile_rows(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, bool accumulate) {
   constexpr int KS = MR == 1 ? 4 : MR <= 3 ? 2 : 1;
-  tile<T, MR, KS, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+  tile<T, MR, KS, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 }
 
 // A remainder of 1 .. kMaxRows - 1 rows (TA: `in` transposed, rows i at in + i).
-template <class T, bool TA = false>
+template <class T, bool TA = false, bool REV = false>
 inline void tile_any(int mr, T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc,
                      bool accumulate) {
   switch (mr) {
-    case 1: return tile_rows<T, 1, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 2: return tile_rows<T, 2, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 3: return tile_rows<T, 3, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 4: return tile_rows<T, 4, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 5: return tile_rows<T, 5, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 1: return tile_rows<T, 1, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 2: return tile_rows<T, 2, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 3: return tile_rows<T, 3, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 4: return tile_rows<T, 4, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 5: return tile_rows<T, 5, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 #if defined(__AVX512F__)
-    case 6: return tile_rows<T, 6, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
-    case 7: return tile_rows<T, 7, TA>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 6: return tile_rows<T, 6, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
+    case 7: return tile_rows<T, 7, TA, REV>(out, ldo, in, ldi, pan, kn, nc, accumulate);
 #endif
     default: return;
   }
 }
 #endif
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// Every row of one panel, in one direction over k (product(): ascending or descending).
+template <class T, bool REV>
+inline void tiles(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, int B,
+                  bool accumulate) {
+  int b = 0;
+  for (; b + kMaxRows <= B; b += kMaxRows)
+    tile_rows<T, kMaxRows, false, REV>(out + b * ldo, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+  if (b < B) tile_any<T, false, REV>(B - b, out + b * ldo, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+}
+#endif
+
 // out (B, N) (+)= in (B, kn) M[k0 : k0 + kn, :], M packed in pw; out and in are row-major with row
 // strides ldo, ldi (in points at the column that multiplies row k0 of M). Team share: panels
 // split(npanels), i.e. output columns; the caller waits at a barrier before reading other columns.
+// descending: this thread's panels last to first and each from its last row to its first, i.e. its
+// share of M read in exactly the opposite order. A recurrence alternates the direction from step to
+// step, so that each step starts on the panels the previous step read last, which are still in L1: a
+// weight larger than L1 (LSTM, H = 64: 64 KB per step) then streams only its excess from L2 (one row:
+// ~7% less time per LSTM call at (T,B,I,H) = (100,1,32,64), docs/packed-step.md). The direction changes
+// the order of the sums over k, so callers take it from the step index t (the same for every thread of
+// a team, and for a solo run).
 template <class T>
 inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedWeight<T>& pw, int k0, int kn, int B,
-                    bool accumulate, int tid = 0, int nth = 1) {
+                    bool accumulate, int tid = 0, int nth = 1, bool descending = false) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
   constexpr int NR = PackedWeight<T>::NR;
   const Range rp = split(pw.npanels, tid, nth);
@@ -301,17 +324,16 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
         for (int n = rp.lo * NR; n < std::min(pw.N, rp.hi * NR); ++n) out[b * ldo + n] = T(0);
     return;
   }
-  for (int p = rp.lo; p < rp.hi; ++p) {
+  for (int q = rp.lo; q < rp.hi; ++q) {
+    const int p = descending ? rp.hi - 1 - (q - rp.lo) : q;
     const T* pan = pw.panel(p) + (size_t)k0 * NR;
     const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
-    int b = 0;
-    for (; b + kMaxRows <= B; b += kMaxRows)
-      tile_rows<T, kMaxRows>(out + b * ldo + n0, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
-    if (b < B) tile_any<T>(B - b, out + b * ldo + n0, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+    if (descending) tiles<T, true>(out + n0, ldo, in, ldi, pan, kn, nc, B, accumulate);
+    else tiles<T, false>(out + n0, ldo, in, ldi, pan, kn, nc, B, accumulate);
   }
 #else
   (void)out, (void)ldo, (void)in, (void)ldi, (void)pw, (void)k0, (void)kn, (void)B, (void)accumulate, (void)tid,
-      (void)nth;
+      (void)nth, (void)descending;
 #endif
 }
 

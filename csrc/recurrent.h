@@ -62,11 +62,12 @@ void mul_wT(T* out, int ldo, const T* in, int ldi, const T* W, int ldw, int B, i
 // out (B,N) (+)= in (B,kn) M[k0 : k0 + kn, :] with M packed in pw (csrc/packed_step.h); in points at
 // the column that multiplies row k0. Team share: output columns (panels of pw) split over the team,
 // then a barrier: as for mul_wT, every row of `in` must be complete on entry; on exit every row of out
-// is (one barrier, like mul_wT, so both paths keep the same barrier count).
+// is (one barrier, like mul_wT, so both paths keep the same barrier count). t: the step, whose parity
+// sets the direction the weight is read in (packed::product's `descending`).
 template <class T>
 void mul_packed(T* out, int ldo, const T* in, int ldi, const packed::PackedWeight<T>& pw, int k0, int kn, int B,
-                bool accumulate, int tid, int nth, Barrier& bar) {
-  packed::product(out, ldo, in, ldi, pw, k0, kn, B, accumulate, tid, nth);
+                bool accumulate, int t, int tid, int nth, Barrier& bar) {
+  packed::product(out, ldo, in, ldi, pw, k0, kn, B, accumulate, tid, nth, (t & 1) != 0);
   bar.wait();
 }
 

@@ -25,8 +25,8 @@ constexpr int kSmallBatch = 1;
 // packed (packed path, taken whenever pw is given).
 template <class T>
 void rec_product(T* out, const T* in, const T* W, const T* Wt, const packed::PackedWeight<T>* pw, int B, int H, T* sT,
-                 bool accumulate, int tid, int nth, Barrier& bar) {
-  if (pw) rec::mul_packed(out, H, in, H, *pw, 0, H, B, accumulate, tid, nth, bar);
+                 bool accumulate, int t, int tid, int nth, Barrier& bar) {
+  if (pw) rec::mul_packed(out, H, in, H, *pw, 0, H, B, accumulate, t, tid, nth, bar);
   else if (B == 1) gemm(false, false, 1, H, H, T(1), in, H, Wt, H, accumulate ? T(1) : T(0), out, H);  // ?gemv
   else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate, tid, nth, bar);
 }
@@ -56,7 +56,7 @@ template <class T>
 void step_forward(T* a, T* y, T* sT, const T* h, const T* w_hh, const T* whT, const packed::PackedWeight<T>* pw,
                   const int64_t* lengths, int t, int B, int H, bool relu, int tid, int nth, Barrier& bar) {
   const Range rb = split(B, tid, nth);
-  rec_product(a, h, w_hh, whT, pw, B, H, sT, true, tid, nth, bar);  // a += h W_hh^T
+  rec_product(a, h, w_hh, whT, pw, B, H, sT, true, t, tid, nth, bar);  // a += h W_hh^T
   for (int b = rb.lo; b < rb.hi; ++b) {
     T* ab = a + (int64_t)b * H;
     if (!row_valid(lengths, t, b)) {  // carry the state, output zero
@@ -108,7 +108,7 @@ void step_backward(T* dh, T* dg, T* sT, const T* h_new, const T* w_hh, const T* 
     }
   }
   bar.wait();  // every row of dg is in
-  rec_product(dh, dg, wT, w_hh, pw, B, H, sT, true, tid, nth, bar);  // dh += dg W_hh
+  rec_product(dh, dg, wT, w_hh, pw, B, H, sT, true, t, tid, nth, bar);  // dh += dg W_hh
   bar.wait();  // sT free for the next step
 }
 

@@ -7,7 +7,9 @@ with the private ``_core._set_step_product``, are checked against each other and
 autograd (float64 1e-10, float32 1e-5) on odd sizes: H not a multiple of the vector width or of the
 two-vector panel, B = 1, 3, 17 (a remainder after full 8- or 6-row tiles), projections, ``lengths``
 (zero-length rows against the numpy backend) and thread teams of 2 and 3 threads, which split the
-packed products by panels of output columns.
+packed products by panels of output columns. Odd steps read the packed weight backwards (panels and
+their rows last to first, so that a step starts on what the previous step left in L1): every multi-step
+case runs both directions, with K both a multiple of the accumulator sets and not.
 """
 import numpy as np
 import pytest
