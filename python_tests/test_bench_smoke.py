@@ -80,12 +80,49 @@ def test_json_structure(quick_run):
             assert st["repeats"] >= 2  # timed calls
             assert st["min_ms"] <= st["median_ms"]
             assert "gflops" in st
+            # the share of the run's large-SGEMM rate (the recurrence suites' target at the largest shape)
+            assert st["sgemm_fraction"] == pytest.approx(st["gflops"] / m["sgemm"]["gflops"])
             if name in ("cpp", "numba", "numpy"):
                 assert "ratio_to_floor" in st
                 if torch_ok:
                     assert "speedup_vs_baseline" in st
                     # the contenders computed the same thing as torch (all outputs and gradients)
                     assert st["max_rel_err"] < 1e-3, (name, case["label"], p, st["worst_result"])
+
+
+def test_sgemm_target_reads_the_share_of_the_large_sgemm_rate():
+    """Target metric "sgemm": GFLOP/s over the large SGEMM of the same run, met at or above the value."""
+    from rnnfast.bench.suite import Target
+
+    t = Target("cpp", "sgemm", ">=", 0.7, [(1, 2)], ("fwdbwd",))
+
+    def case(frac):
+        return {"shape": {"a": 1, "b": 2}, "label": "a=1 b=2", "pass": "fwdbwd",
+                "results": {"cpp": {"median_ms": 1.0, "gflops": 70.0, "sgemm_fraction": frac}}}
+
+    assert t.evaluate(case(0.71), ("a", "b"))["met"] is True
+    assert t.evaluate(case(0.69), ("a", "b"))["met"] is False
+    assert "large SGEMM >= 0.7" in t.describe()
+    assert t.evaluate(dict(case(0.9), **{"pass": "fwd"}), ("a", "b")) is None  # another pass: not checked
+
+
+def test_recurrence_suites_state_the_per_step_product_goals():
+    """The gru/lstm/rnn suites check the project's speed goals at every run (float32, forward+backward)."""
+    from rnnfast.bench.suites.recurrence import SHAPES
+
+    def goals(name):
+        return {(t.impl, t.metric, t.value, tuple(map(tuple, t.shapes))) for t in get_suite(name).targets}
+
+    large = (tuple(SHAPES[4]),)
+    for name in ("gru", "lstm", "rnn"):
+        assert ("cpp", "sgemm", 0.7, large) in goals(name)
+        assert ("numba", "vs:cpp", 2, tuple(SHAPES[1:])) in goals(name)
+    assert ("cpp", "speedup", 3, (SHAPES[0],)) in goals("lstm")
+    assert ("cpp", "speedup", 1, tuple(SHAPES[1:])) in goals("lstm")
+    assert ("cpp", "speedup", 4, (SHAPES[1],)) in goals("gru")
+    assert ("cpp", "speedup", 1.3, tuple(SHAPES[2:])) in goals("gru")
+    assert ("cpp", "speedup", 3, (SHAPES[1],)) in goals("rnn")
+    assert ("cpp", "speedup", 1.1, tuple(SHAPES[2:])) in goals("rnn")
 
 
 def test_every_number_finite_and_positive(quick_run):

@@ -103,10 +103,13 @@ def run_suite(suite, opts: Options, out=sys.stdout, on_case: Callable[[dict], No
                 case["floor_ops"] = fns[FLOOR].describe()
             if load.frac is not None:
                 case["other_load"] = load.frac  # CPU share used by other processes meanwhile
+            sgemm_gflops = (machine or {}).get("sgemm", {}).get("gflops")
             for name, ts in times.items():
                 st = stats(ts)
                 if flops.get(p):
                     st["gflops"] = flops[p] / (st["median_ms"] * 1e-3) / 1e9
+                    if sgemm_gflops:  # the share of the large-SGEMM rate measured at the start of the run
+                        st["sgemm_fraction"] = st["gflops"] / sgemm_gflops
                 if name in errs:
                     st["max_rel_err"], st["worst_result"] = errs[name]
                 case["results"][name] = st

@@ -13,8 +13,9 @@ FLOOR = "floor"  # name of the GEMM-floor contender in results
 class Target:
     """A performance goal checked on every matching case, e.g. Target("cpp", "speedup", ">=", 8, [shape]).
 
-    metric: "speedup" (baseline time / impl time), "floor" (impl time / floor time) or
-    "vs:<impl>" (impl time / other impl's time). shapes: the shapes it applies to (None = all);
+    metric: "speedup" (baseline time / impl time), "floor" (impl time / floor time), "sgemm" (impl
+    GFLOP/s / the large-SGEMM rate measured at the start of the run) or "vs:<impl>" (impl time / other
+    impl's time). shapes: the shapes it applies to (None = all);
     passes: the passes it applies to (None = all).
     """
     impl: str
@@ -26,7 +27,8 @@ class Target:
 
     def describe(self) -> str:
         what = {"speedup": f"speed-up vs baseline {self.op} {self.value:g}x",
-                "floor": f"time / GEMM floor {self.op} {self.value:g}"}.get(self.metric)
+                "floor": f"time / GEMM floor {self.op} {self.value:g}",
+                "sgemm": f"GFLOP/s / large SGEMM {self.op} {self.value:g}"}.get(self.metric)
         if what is None and self.metric.startswith("vs:"):
             what = f"time / {self.metric[3:]} time {self.op} {self.value:g}"
         return f"{self.impl}: {what or self.metric}"
@@ -47,6 +49,8 @@ class Target:
             v = st.get("speedup_vs_baseline")
         elif self.metric == "floor":
             v = st.get("ratio_to_floor")
+        elif self.metric == "sgemm":
+            v = st.get("sgemm_fraction")
         elif self.metric.startswith("vs:") and self.metric[3:] in res:
             v = st["median_ms"] / res[self.metric[3:]]["median_ms"]
         else:

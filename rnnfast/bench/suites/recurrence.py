@@ -146,25 +146,33 @@ class RecurrenceSuite(Suite):
         return {"fwd": GemmFloor(fwd, d.dtype, rng), "fwdbwd": GemmFloor(fwd + bwd, d.dtype, rng)}
 
 
-# Targets: forward+backward, float32, 2 threads.
+# Targets: forward+backward, float32, at 1 and at 2 threads (torch and rnnfast on the same count). The
+# per-step-product goals: speed-ups against torch at the small and mid shapes, and at the largest shape
+# a rate of at least 70% of the large SGEMM's measured in the same run; the numba backend within 2x of
+# the compiled one from (100,16,64,128) up.
+_LARGE = [SHAPES[4]]
+
+
+def _common(*targets):
+    return [*targets, Target("cpp", "sgemm", ">=", 0.7, _LARGE, ("fwdbwd",)),
+            Target("numba", "vs:cpp", "<=", 2, SHAPES[1:], ("fwdbwd",))]
+
+
 GRU = RecurrenceSuite(
     "gru", "GRU", 3, ("h",), "GRU, 1 layer, unidirectional, biases, h0 given (x: T,B,I; hidden H)",
-    [Target("cpp", "speedup", ">=", 8, [SHAPES[0]], ("fwdbwd",)),
-     Target("cpp", "speedup", ">=", 3, [SHAPES[1]], ("fwdbwd",)),
-     Target("cpp", "speedup", ">=", 1.1, [SHAPES[4]], ("fwdbwd",)),
-     Target("cpp", "floor", "<=", 1.2, SHAPES[2:], ("fwdbwd",)),
-     Target("numba", "vs:cpp", "<=", 2, SHAPES[1:], ("fwdbwd",))])
+    _common(Target("cpp", "speedup", ">=", 8, [SHAPES[0]], ("fwdbwd",)),
+            Target("cpp", "speedup", ">=", 4, [SHAPES[1]], ("fwdbwd",)),
+            Target("cpp", "speedup", ">=", 1.3, SHAPES[2:], ("fwdbwd",)),
+            Target("cpp", "floor", "<=", 1.2, SHAPES[2:], ("fwdbwd",))))
 LSTM = RecurrenceSuite(
     "lstm", "LSTM", 4, ("h", "c"),
     "LSTM, 1 layer, unidirectional, biases, h0 and c0 given (x: T,B,I; hidden H)",
-    [Target("cpp", "speedup", ">=", 2, [SHAPES[0]], ("fwdbwd",)),
-     Target("cpp", "speedup", ">=", 1, SHAPES[1:], ("fwdbwd",)),
-     Target("numba", "vs:cpp", "<=", 2, SHAPES[1:], ("fwdbwd",))])
+    _common(Target("cpp", "speedup", ">=", 3, [SHAPES[0]], ("fwdbwd",)),
+            Target("cpp", "speedup", ">=", 1, SHAPES[1:], ("fwdbwd",))))
 RNN = RecurrenceSuite(
     "rnn", "RNN", 1, ("h",),
     "Elman RNN (tanh), 1 layer, unidirectional, biases, h0 given (x: T,B,I; hidden H)",
-    [Target("cpp", "speedup", ">=", 8, [SHAPES[0]], ("fwdbwd",)),
-     Target("cpp", "speedup", ">=", 2.5, [SHAPES[1]], ("fwdbwd",)),
-     Target("cpp", "speedup", ">=", 1, SHAPES, ("fwdbwd",)),
-     Target("numba", "vs:cpp", "<=", 2, SHAPES[1:], ("fwdbwd",))],
+    _common(Target("cpp", "speedup", ">=", 8, [SHAPES[0]], ("fwdbwd",)),
+            Target("cpp", "speedup", ">=", 3, [SHAPES[1]], ("fwdbwd",)),
+            Target("cpp", "speedup", ">=", 1.1, SHAPES[2:], ("fwdbwd",))),
     nonlinearity="tanh")
