@@ -242,6 +242,35 @@ def test_set_backend_overrides_the_environment_variable():
     assert out.returncode == 0 and out.stdout.strip() == "numpy", out.stderr
 
 
+def test_use_backend_nests_per_thread_and_decorates():
+    """use_backend selects a backend for the current thread only, restores the previous one on exit (an
+    exception included), nests, and works as a decorator, recursion included; a bad name raises."""
+    import threading
+
+    outer = rnnfast.get_backend()
+    with rnnfast.use_backend("numpy") as name:
+        assert name == "numpy" and rnnfast.get_backend() == "numpy"
+        seen = []
+        th = threading.Thread(target=lambda: seen.append(rnnfast.get_backend()))
+        th.start()
+        th.join()
+        assert seen == [outer]  # another thread keeps its own
+        other = "cpp" if "cpp" in rnnfast.available_backends() else "numpy"
+        with pytest.raises(KeyError), rnnfast.use_backend(other):
+            raise KeyError("inside")
+        assert rnnfast.get_backend() == "numpy"
+    assert rnnfast.get_backend() == outer
+
+    @rnnfast.use_backend("numpy")
+    def depth(n):
+        inner = depth(n - 1) if n else []
+        return [rnnfast.get_backend(), *inner]
+
+    assert depth(3) == ["numpy"] * 4 and rnnfast.get_backend() == outer
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        rnnfast.use_backend("nope")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_changed_cache_is_refused_before_any_kernel_reads_it(backend):
     """numba and numpy kernels do not check their arrays: the functional layer checks what a backward

@@ -117,4 +117,11 @@ pool = BufferPool(_limit_from_env())
 
 def empty(shape, dtype) -> np.ndarray:
     """``pool.empty``: an output, cache or workspace array (see the module docstring)."""
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
+    n = dtype.itemsize
+    for s in shape:
+        n *= s
+    if n < MIN_BYTES:  # the common small array: straight to np.empty, without the pool's lock
+        return np.empty(shape, dtype)
     return pool.empty(shape, dtype)

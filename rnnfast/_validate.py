@@ -58,8 +58,12 @@ def as_float_array(name: str, a, ndim: int | tuple | None = None, dtype=None, op
     return _canonical(arr, dt)
 
 
-def check_shape(name: str, arr, expected: tuple, why: str = "") -> None:
+def check_shape(name: str, arr, expected: tuple, why: str = "", *why_args) -> None:
+    """``arr`` (None passes) has shape ``expected``, else ValueError naming ``name``; the reason ``why`` is
+    ``why.format(*why_args)`` when arguments are given (formatted only for the error)."""
     if arr is not None and tuple(arr.shape) != tuple(expected):
+        if why_args:
+            why = why.format(*why_args)
         raise ValueError(f"{name}: expected shape {tuple(expected)}{' ' + why if why else ''}, got {arr.shape}")
 
 

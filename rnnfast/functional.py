@@ -105,8 +105,8 @@ def _gru_params(x, w_ih, w_hh, b_ih, b_hh, gates=3, name="GRU"):
     w_hh = as_float_array("w_hh", w_hh, 2, dt)
     H = w_hh.shape[1]
     I = x.shape[-1]
-    check_shape("w_hh", w_hh, (gates * H, H), f"({gates}*hidden_size, hidden_size) for {name}")
-    check_shape("w_ih", w_ih, (gates * H, I), f"({gates}*hidden_size, input_size={I})")
+    check_shape("w_hh", w_hh, (gates * H, H), "({}*hidden_size, hidden_size) for {}", gates, name)
+    check_shape("w_ih", w_ih, (gates * H, I), "({}*hidden_size, input_size={})", gates, I)
     b_ih = as_float_array("b_ih", b_ih, 1, dt, optional=True)
     b_hh = as_float_array("b_hh", b_hh, 1, dt, optional=True)
     check_shape("b_ih", b_ih, (gates * H,))
@@ -311,8 +311,8 @@ def _lstm_params(x, w_ih, w_hh, b_ih, b_hh, w_hr):
     I = x.shape[-1]
     w_ih = as_float_array("w_ih", w_ih, 2, dt)
     w_hh = as_float_array("w_hh", w_hh, 2, dt)
-    check_shape("w_hh", w_hh, (4 * H, P), f"(4*hidden_size, proj_size) for an LSTM with w_hr of shape {w_hr.shape}")
-    check_shape("w_ih", w_ih, (4 * H, I), f"(4*hidden_size, input_size={I})")
+    check_shape("w_hh", w_hh, (4 * H, P), "(4*hidden_size, proj_size) for an LSTM with w_hr of shape {}", w_hr.shape)
+    check_shape("w_ih", w_ih, (4 * H, I), "(4*hidden_size, input_size={})", I)
     b_ih = as_float_array("b_ih", b_ih, 1, dt, optional=True)
     b_hh = as_float_array("b_hh", b_hh, 1, dt, optional=True)
     check_shape("b_ih", b_ih, (4 * H,))
