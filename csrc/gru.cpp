@@ -286,7 +286,29 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
                  const T* x, const T* w_ih, const T* hs, const T* hn, const T* ones, int64_t N, int I, int H,
                  bool reset_after, bool accumulate, int tid = 0, int nth = 1) {
   const int G = 3 * H;
-  if (dx)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
+  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
+  // (packed_step.h packed_whole_sequence), x, h (r*h) and W_ih packed, the gate gradients read
+  // transposed in place.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H), nth);
+  if (small) {
+    packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
+    px.pack(x, I, 1);
+    ph.pack(hs, H, 1);
+    packed::product_at(dw_ih, I, dgx, G, px, G, accumulate);  // dW_ih = dgx^T x
+    if (reset_after) {
+      packed::product_at(dw_hh, H, dgh, G, ph, G, accumulate);  // dW_hh = dgh^T h
+    } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
+      packed::product_at(dw_hh, H, dgx, G, ph, 2 * H, accumulate);
+      ph.pack(hn, H, 1);
+      packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, ph, H, accumulate);
+    }
+    if (dx) {  // dx = dgx W_ih
+      packed::PackedWeight<T> pw(G, I);
+      pw.pack(w_ih, I, 1);
+      packed::product(dx, I, dgx, G, pw, 0, G, (int)N, false);
+    }
+  }
+  if (dx && !small)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, G, T(1), dgx + (int64_t)rn.lo * G, G, w_ih, I, T(0),
            dx + (int64_t)rn.lo * I, I);
@@ -296,10 +318,12 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
     // this part's rows in the r, z blocks [0, 2H) and in the n block [2H, 3H)
     const Range rz = {std::min(g0, 2 * H), std::min(fg.hi, 2 * H)},
                 rn3 = {std::max(g0, 2 * H), std::max(fg.hi, 2 * H)};
-    outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
-    if (reset_after) {
+    if (small) {
+    } else if (reset_after) {
+      outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
       outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
     } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
+      outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);
       outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
       outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
     }
@@ -322,10 +346,19 @@ template <class T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_t N, int I, int H, int tid = 0,
                       int nth = 1) {
   const int G = 3 * H;
-  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    if (b_ih) {
+  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih
+    if (b_ih)
       for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
-    }
+  };
+  if (N > 0 && packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
+    fill_bias(Range{0, G});
+    packed::PackedWeight<T> pw(I, G);
+    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(gates, G, x, I, pw, 0, I, (int)N, b_ih != nullptr);
+    return;
+  }
+  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
+    fill_bias(c);
     gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, b_ih ? T(1) : T(0),
          gates + c.lo, G);
   });

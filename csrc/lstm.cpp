@@ -55,7 +55,7 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
     for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
     for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
   };
-  if (small_products<T>(N, I, nth)) {  // one thread, small operands: W_ih^T packed, our micro-kernel
+  if (packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
     fill_bias(Range{0, G});
     packed::PackedWeight<T> pw(I, G);
     pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
@@ -220,9 +220,9 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
                  bool accumulate, int tid = 0, int nth = 1) {
   const int G = 4 * H;
   const T beta = accumulate ? T(1) : T(0);
-  // One thread, small operands: the products through the packed micro-kernels (packed_step.h
-  // small_products), x, h and W_ih packed; dW_hr stays on the BLAS.
-  const bool small = small_products<T>(N, std::max<int64_t>(N, G), nth);
+  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
+  // (packed_step.h packed_whole_sequence), x, h and W_ih packed; dW_hr stays on the BLAS.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P), nth);
   if (small) {
     packed::PackedWeight<T> px((int)N, I), ph((int)N, P);
     px.pack(x, I, 1);

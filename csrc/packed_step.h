@@ -290,6 +290,17 @@ inline void tile_any(int mr, T* out, int64_t ldo, const T* in, int64_t ldi, cons
 }
 #endif
 
+// Blocking of the whole-sequence products (product() over T*B rows, product_at()): rows of `in` per
+// block so that a block (rows x kn values) takes about kRowBlockBytes of L2, and rows of K per block of
+// product_at.
+constexpr int64_t kRowBlockBytes = 256 * 1024;
+constexpr int kKBlock = 256;
+template <class T>
+inline int row_block(int kn) {
+  const int64_t rows = kRowBlockBytes / ((int64_t)std::max(kn, 1) * (int64_t)sizeof(T));
+  return (int)std::max<int64_t>(kMaxRows, rows / kMaxRows * kMaxRows);
+}
+
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 // Every row of one panel, in one direction over k (product(): ascending or descending).
 template <class T, bool REV>
@@ -324,12 +335,21 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
         for (int n = rp.lo * NR; n < std::min(pw.N, rp.hi * NR); ++n) out[b * ldo + n] = T(0);
     return;
   }
-  for (int q = rp.lo; q < rp.hi; ++q) {
-    const int p = descending ? rp.hi - 1 - (q - rp.lo) : q;
-    const T* pan = pw.panel(p) + (size_t)k0 * NR;
-    const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
-    if (descending) tiles<T, true>(out + n0, ldo, in, ldi, pan, kn, nc, B, accumulate);
-    else tiles<T, false>(out + n0, ldo, in, ldi, pan, kn, nc, B, accumulate);
+  // Rows in blocks whose slice of `in` stays in L2 while every panel passes over it (a whole-sequence
+  // product of T*B rows; without it each panel streamed all of `in` from memory). A per-step product
+  // (B <= the block) is one block.
+  const int mb = row_block<T>(kn);
+  for (int b0 = 0; b0 < B; b0 += mb) {
+    const int bn = std::min(mb, B - b0);
+    T* ob = out + (int64_t)b0 * ldo;
+    const T* ib = in + (int64_t)b0 * ldi;
+    for (int q = rp.lo; q < rp.hi; ++q) {
+      const int p = descending ? rp.hi - 1 - (q - rp.lo) : q;
+      const T* pan = pw.panel(p) + (size_t)k0 * NR;
+      const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
+      if (descending) tiles<T, true>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
+      else tiles<T, false>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
+    }
   }
 #else
   (void)out, (void)ldo, (void)in, (void)ldi, (void)pw, (void)k0, (void)kn, (void)B, (void)accumulate, (void)tid,
@@ -340,7 +360,7 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
 // out (M, N) (+)= A^T X for A (K, M) with row stride lda and X (K, N) packed in pw (pw.K = K): the
 // weight gradients of a call (A = the gate gradients of its K = T*B rows, X = its inputs or states)
 // without transposing A: the MR values of `in` a micro-kernel step broadcasts are contiguous in A. One
-// thread (the caller's solo path: small_products()).
+// thread (the caller's solo path: packed_whole_sequence()).
 template <class T>
 inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const PackedWeight<T>& pw, int M,
                        bool accumulate) {
@@ -352,13 +372,21 @@ inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const Packe
         for (int n = 0; n < pw.N; ++n) out[i * ldo + n] = T(0);
     return;
   }
-  for (int p = 0; p < pw.npanels; ++p) {
-    const T* pan = pw.panel(p);
-    const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
-    int i = 0;
-    for (; i + kMaxRows <= M; i += kMaxRows)
-      tile_rows<T, kMaxRows, true>(out + i * ldo + n0, ldo, a + i, lda, pan, pw.K, nc, accumulate);
-    if (i < M) tile_any<T, true>(M - i, out + i * ldo + n0, ldo, a + i, lda, pan, pw.K, nc, accumulate);
+  // K in blocks of kc rows (GEMM's k blocking): a block's rows of every panel (kc * NR values) stay in
+  // L1 across the row tiles and its rows of A in L2 across the panels; each block adds to `out`.
+  const int kc = kKBlock;
+  for (int k0 = 0; k0 < pw.K; k0 += kc) {
+    const int kn = std::min(kc, pw.K - k0);
+    const bool acc = accumulate || k0 > 0;
+    const T* ak = a + (int64_t)k0 * lda;
+    for (int p = 0; p < pw.npanels; ++p) {
+      const T* pan = pw.panel(p) + (size_t)k0 * NR;
+      const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
+      int i = 0;
+      for (; i + kMaxRows <= M; i += kMaxRows)
+        tile_rows<T, kMaxRows, true>(out + i * ldo + n0, ldo, ak + i, lda, pan, kn, nc, acc);
+      if (i < M) tile_any<T, true>(M - i, out + i * ldo + n0, ldo, ak + i, lda, pan, kn, nc, acc);
+    }
   }
 #else
   (void)out, (void)ldo, (void)a, (void)lda, (void)pw, (void)M, (void)accumulate;
@@ -379,16 +407,18 @@ inline bool use_packed(int64_t rows) {
 }
 
 // Whether a call's whole-sequence products (input projection, weight and input gradients) go through
-// the packed micro-kernels too: on the packed path, for a call running on one thread (not in a team, nor
-// a busy team's caller, whose products must split as the team's would), when every packed operand's
-// panel stays small (at most kSmallPanelBytes: K * NR elements; each row tile streams the whole panel). There the BLAS spends as much time
-// packing its operands and choosing kernels as multiplying (LSTM (T,B,I,H) = (100,1,32,64): 58 us for
-// 3.3 MFLOP of backward products); beyond, its cache blocking wins and it keeps them.
-constexpr int64_t kSmallPanelBytes = 64 * 1024;
+// the packed micro-kernels too (product() in row blocks, product_at() in K blocks): on the packed path,
+// for a call running on one thread (not in a team, nor a busy team's caller, whose products must split
+// as the team's would), when the operand the blocking keeps in L2 is at most kWholeSequenceBytes
+// (`elems` elements: the input projection's x, the weight gradients' dW). There OpenBLAS spends
+// about as much time packing its operands (the transposed gate gradients above all) as multiplying:
+// backward at (T,B,I,H) = (100,16,64,128), one thread: GRU 6.3 -> 5.5 ms, LSTM 7.9 -> 6.9 ms; beyond,
+// its large-GEMM kernel is as fast (the GRU's input projection at (200,32,128,256), x of 3.2 MB:
+// 40.8 ms forward with OpenBLAS, 42.8 ms here) and it keeps them. Measurements: docs/packed-step.md.
+constexpr int64_t kWholeSequenceBytes = 1 << 20;
 template <class T>
-inline bool small_products(int64_t rows, int64_t k_max, int nth) {
-  return nth == 1 && virtual_parts() <= 1 && use_packed(rows) &&
-         k_max * packed::panel_width<T>() * (int64_t)sizeof(T) <= kSmallPanelBytes;
+inline bool packed_whole_sequence(int64_t rows, int64_t elems, int nth) {
+  return nth == 1 && virtual_parts() <= 1 && use_packed(rows) && elems * (int64_t)sizeof(T) <= kWholeSequenceBytes;
 }
 
 }  // namespace

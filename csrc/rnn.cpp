@@ -37,11 +37,20 @@ void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b
                       int tid = 0, int nth = 1) {
   const bool bias = b_ih || b_hh;
   if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
+    if (!bias) return;
+    for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
+  };
+  if (packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
+    fill_bias(Range{0, H});
+    packed::PackedWeight<T> pw(I, H);
+    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(a, H, x, I, pw, 0, I, (int)N, bias);
+    return;
+  }
   for_parts(H, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    if (bias) {
-      for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-      for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
-    }
+    fill_bias(c);
     gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0), a + c.lo,
          H);
   });
@@ -119,16 +128,33 @@ template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const T* dg, const T* x,
                  const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate, int tid = 0, int nth = 1) {
   const T beta = accumulate ? T(1) : T(0);
+  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
+  // (packed_step.h packed_whole_sequence), x, h and W_ih packed.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H), nth);
+  if (small) {
+    packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
+    px.pack(x, I, 1);
+    ph.pack(hs, H, 1);
+    packed::product_at(dw_ih, I, dg, H, px, H, accumulate);  // dW_ih = dg^T x
+    packed::product_at(dw_hh, H, dg, H, ph, H, accumulate);  // dW_hh = dg^T h
+    if (dx) {  // dx = dg W_ih
+      packed::PackedWeight<T> pw(H, I);
+      pw.pack(w_ih, I, 1);
+      packed::product(dx, I, dg, H, pw, 0, H, (int)N, false);
+    }
+  }
   // the same slices solo or in a team (team.h for_parts)
-  if (dx)  // dx = dg W_ih
+  if (dx && !small)  // dx = dg W_ih
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, H, T(1), dg + (int64_t)rn.lo * H, H, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
            I);
     });
   for_parts(H, tid, nth, 16, [&](Range rh) {
     const int h0 = rh.lo, nh = rh.hi - rh.lo;
-    gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
-    gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
+    if (!small) {
+      gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
+      gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
+    }
     if (db_ih || db_hh) {  // both biases get the same gradient: one pass over dg
       std::memset(dbsum + h0, 0, sizeof(T) * nh);
       for (int64_t i = 0; i < N; ++i) {

@@ -197,28 +197,53 @@ def test_team_lengths_packed(team):
                    G.ours(dg, "numpy", lengths=lengths, reset_after=False), TOL[np.float64])
 
 
+# (T, B, I, H, P): one row; odd sizes; a projection; T*B = 1190 rows, more than one K block of the weight
+# gradients (256 rows) and than one row block of the input projection (1008 float32 / 504 float64 rows at
+# I = 65), neither a multiple of its block.
+WHOLE_SEQUENCE_SHAPES = [(64, 1, 5, 7, 0), (40, 3, 9, 17, 0), (20, 5, 3, 33, 11), (70, 17, 65, 19, 0)]
+FAMILIES = ["lstm", "gru-reset_after", "gru-reset_before", "rnn-tanh"]
+
+
+def _family_case(family, shape, dtype):
+    T, B, I, H, P = shape
+    seed = sum(shape)
+    if family == "lstm":
+        d = L.make_case(T, B, I, H, P, dtype=dtype, seed=seed)
+        return (lambda: L.ours(d, "cpp")), (lambda: L.torch_lstm(d)), L.assert_close, 2 + 4 + (1 if P else 0)
+    if family.startswith("gru"):
+        ra = family.endswith("after")
+        d = G.make_case(T, B, I, H, dtype=dtype, seed=seed)
+        # per-step W_hh (2; reset_before: + the n block) + W_ih^T, x, h, W_ih (4)
+        return ((lambda: G.ours(d, "cpp", reset_after=ra)), (lambda: G.torch_gru(d, reset_after=ra)),
+                G.assert_close, 2 + 4 + (0 if ra else 1))
+    d = R.make_case(T, B, I, H, dtype=dtype, seed=seed)
+    return (lambda: R.ours(d, "cpp", "tanh")), (lambda: R.torch_rnn(d, "tanh")), R.assert_close, 2 + 4
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(64, 1, 5, 7, 0), (40, 3, 9, 17, 0), (20, 5, 3, 33, 11)],
-                         ids=lambda s: "T{}B{}I{}H{}P{}".format(*s))
-def test_lstm_whole_sequence_products_on_the_micro_kernels(shape, dtype):
-    """On one thread, with small operands, the LSTM's input projection, weight gradients (dg^T x and
-    dg^T h, the gate gradients read transposed in place) and input gradient run on the packed
+@pytest.mark.parametrize("family,shape", [(f, s) for f in FAMILIES for s in WHOLE_SEQUENCE_SHAPES
+                                          if f == "lstm" or not s[4]],  # projections are the LSTM's
+                         ids=lambda v: v if isinstance(v, str) else "T{}B{}I{}H{}P{}".format(*v))
+def test_whole_sequence_products_on_the_micro_kernels(family, shape, dtype):
+    """On one thread, with operands that fit L2, the input projection, the weight gradients (the gate
+    gradients read transposed in place, in K blocks) and the input gradient run on the packed
     micro-kernels too (more weights packed per call than the per-step products alone need); the results
-    equal the BLAS path's and PyTorch's, odd sizes, a projection, float64 and float32."""
+    equal the BLAS path's and PyTorch's: every family, odd sizes, a projection, blocks with remainders,
+    float64 and float32."""
     if ISA == "none":
         pytest.skip("no packed kernels in this build")
-    d = L.make_case(*shape, dtype=dtype, seed=sum(shape))
+    ours, theirs, close, min_packs = _family_case(family, shape, dtype)
     before = rnnfast.get_num_threads()
     rnnfast.set_num_threads(1)
     try:
         _core._set_step_product("auto")
         made = _core._step_product()[2]
-        got = L.ours(d, "cpp")
+        got = ours()
         packs = _core._step_product()[2] - made
         _core._set_step_product("blas")
-        ref = L.ours(d, "cpp")
+        ref = ours()
     finally:
         rnnfast.set_num_threads(before)
-    assert packs >= 2 + 4 + (1 if shape[4] else 0), packs  # per-step W_hh (2) + W_ih^T, x, h, W_ih (4)
-    L.assert_close(got, ref, TOL[dtype])
-    L.assert_close(got, L.torch_lstm(d), TOL[dtype])
+    assert packs >= min_packs, packs
+    close(got, ref, TOL[dtype])
+    close(got, theirs(), TOL[dtype])
