@@ -286,26 +286,26 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
                  const T* x, const T* w_ih, const T* hs, const T* hn, const T* ones, int64_t N, int I, int H,
                  bool reset_after, bool accumulate, int tid = 0, int nth = 1) {
   const int G = 3 * H;
-  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
-  // (packed_step.h packed_whole_sequence), x, h (r*h) and W_ih packed, the gate gradients read
-  // transposed in place.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H), nth);
+  // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
+  // packed_whole_sequence; a team splits them by panels), x, h (r*h) and W_ih packed, the gate gradients
+  // read transposed in place.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H));
   if (small) {
     packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
-    px.pack(x, I, 1);
-    ph.pack(hs, H, 1);
-    packed::product_at(dw_ih, I, dgx, G, px, G, accumulate);  // dW_ih = dgx^T x
+    px.pack(x, I, 1, tid, nth);
+    ph.pack(hs, H, 1, tid, nth);
+    packed::product_at(dw_ih, I, dgx, G, px, G, accumulate, tid, nth);  // dW_ih = dgx^T x
     if (reset_after) {
-      packed::product_at(dw_hh, H, dgh, G, ph, G, accumulate);  // dW_hh = dgh^T h
+      packed::product_at(dw_hh, H, dgh, G, ph, G, accumulate, tid, nth);  // dW_hh = dgh^T h
     } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
-      packed::product_at(dw_hh, H, dgx, G, ph, 2 * H, accumulate);
-      ph.pack(hn, H, 1);
-      packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, ph, H, accumulate);
+      packed::product_at(dw_hh, H, dgx, G, ph, 2 * H, accumulate, tid, nth);
+      ph.pack(hn, H, 1, tid, nth);  // this thread's panels only: its own products above are done
+      packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, ph, H, accumulate, tid, nth);
     }
     if (dx) {  // dx = dgx W_ih
       packed::PackedWeight<T> pw(G, I);
-      pw.pack(w_ih, I, 1);
-      packed::product(dx, I, dgx, G, pw, 0, G, (int)N, false);
+      pw.pack(w_ih, I, 1, tid, nth);
+      packed::product(dx, I, dgx, G, pw, 0, G, (int)N, false, tid, nth);
     }
   }
   if (dx && !small)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
@@ -350,11 +350,12 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_
     if (b_ih)
       for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
   };
-  if (N > 0 && packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
-    fill_bias(Range{0, G});
+  if (N > 0 && packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
     packed::PackedWeight<T> pw(I, G);
-    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(gates, G, x, I, pw, 0, I, (int)N, b_ih != nullptr);
+    const Range rp = split(pw.npanels, tid, nth);
+    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
+    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(gates, G, x, I, pw, 0, I, (int)N, b_ih != nullptr, tid, nth);
     return;
   }
   for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)

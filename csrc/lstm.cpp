@@ -55,11 +55,12 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
     for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
     for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
   };
-  if (packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
-    fill_bias(Range{0, G});
+  if (packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
     packed::PackedWeight<T> pw(I, G);
-    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias);
+    const Range rp = split(pw.npanels, tid, nth);
+    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
+    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias, tid, nth);
     return;
   }
   for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
@@ -220,19 +221,19 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
                  bool accumulate, int tid = 0, int nth = 1) {
   const int G = 4 * H;
   const T beta = accumulate ? T(1) : T(0);
-  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
-  // (packed_step.h packed_whole_sequence), x, h and W_ih packed; dW_hr stays on the BLAS.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P), nth);
+  // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
+  // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed; dW_hr stays on the BLAS.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P));
   if (small) {
     packed::PackedWeight<T> px((int)N, I), ph((int)N, P);
-    px.pack(x, I, 1);
-    ph.pack(hs, P, 1);
-    packed::product_at(dw_ih, I, dg, G, px, G, accumulate);  // dW_ih = dg^T x
-    packed::product_at(dw_hh, P, dg, G, ph, G, accumulate);  // dW_hh = dg^T h
+    px.pack(x, I, 1, tid, nth);
+    ph.pack(hs, P, 1, tid, nth);
+    packed::product_at(dw_ih, I, dg, G, px, G, accumulate, tid, nth);  // dW_ih = dg^T x
+    packed::product_at(dw_hh, P, dg, G, ph, G, accumulate, tid, nth);  // dW_hh = dg^T h
     if (dx) {  // dx = dg W_ih
       packed::PackedWeight<T> pw(G, I);
-      pw.pack(w_ih, I, 1);
-      packed::product(dx, I, dg, G, pw, 0, G, (int)N, false);
+      pw.pack(w_ih, I, 1, tid, nth);
+      packed::product(dx, I, dg, G, pw, 0, G, (int)N, false, tid, nth);
     }
   }
   // the same slices solo or in a team (team.h for_parts)

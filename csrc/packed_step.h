@@ -359,17 +359,19 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
 
 // out (M, N) (+)= A^T X for A (K, M) with row stride lda and X (K, N) packed in pw (pw.K = K): the
 // weight gradients of a call (A = the gate gradients of its K = T*B rows, X = its inputs or states)
-// without transposing A: the MR values of `in` a micro-kernel step broadcasts are contiguous in A. One
-// thread (the caller's solo path: packed_whole_sequence()).
+// without transposing A: the MR values of `in` a micro-kernel step broadcasts are contiguous in A.
+// Team share: panels split(npanels) (columns of out), the split pw.pack uses; every thread tiles the
+// rows of out alike, so the result does not depend on the team size.
 template <class T>
 inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const PackedWeight<T>& pw, int M,
-                       bool accumulate) {
+                       bool accumulate, int tid = 0, int nth = 1) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
   constexpr int NR = PackedWeight<T>::NR;
+  const Range rp = split(pw.npanels, tid, nth);
   if (pw.K <= 0) {
     if (!accumulate)
       for (int i = 0; i < M; ++i)
-        for (int n = 0; n < pw.N; ++n) out[i * ldo + n] = T(0);
+        for (int n = rp.lo * NR; n < std::min(pw.N, rp.hi * NR); ++n) out[i * ldo + n] = T(0);
     return;
   }
   // K in blocks of kc rows (GEMM's k blocking): a block's rows of every panel (kc * NR values) stay in
@@ -379,7 +381,7 @@ inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const Packe
     const int kn = std::min(kc, pw.K - k0);
     const bool acc = accumulate || k0 > 0;
     const T* ak = a + (int64_t)k0 * lda;
-    for (int p = 0; p < pw.npanels; ++p) {
+    for (int p = rp.lo; p < rp.hi; ++p) {
       const T* pan = pw.panel(p) + (size_t)k0 * NR;
       const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
       int i = 0;
@@ -389,7 +391,7 @@ inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const Packe
     }
   }
 #else
-  (void)out, (void)ldo, (void)a, (void)lda, (void)pw, (void)M, (void)accumulate;
+  (void)out, (void)ldo, (void)a, (void)lda, (void)pw, (void)M, (void)accumulate, (void)tid, (void)nth;
 #endif
 }
 
@@ -408,17 +410,17 @@ inline bool use_packed(int64_t rows) {
 
 // Whether a call's whole-sequence products (input projection, weight and input gradients) go through
 // the packed micro-kernels too (product() in row blocks, product_at() in K blocks): on the packed path,
-// for a call running on one thread (not in a team, nor a busy team's caller, whose products must split
-// as the team's would), when the operand the blocking keeps in L2 is at most kWholeSequenceBytes
-// (`elems` elements: the input projection's x, the weight gradients' dW). There OpenBLAS spends
-// about as much time packing its operands (the transposed gate gradients above all) as multiplying:
-// backward at (T,B,I,H) = (100,16,64,128), one thread: GRU 6.3 -> 5.5 ms, LSTM 7.9 -> 6.9 ms; beyond,
-// its large-GEMM kernel is as fast (the GRU's input projection at (200,32,128,256), x of 3.2 MB:
-// 40.8 ms forward with OpenBLAS, 42.8 ms here) and it keeps them. Measurements: docs/packed-step.md.
+// when the operand the blocking keeps in L2 is at most kWholeSequenceBytes (`elems` elements: the input
+// projection's x, the weight gradients' dW). A team splits them by panels (output columns), which every
+// thread tiles alike, so a team, a solo run and a busy team's solo caller get the same bits. There
+// OpenBLAS spends about as much time packing its operands (the transposed gate gradients above all) as
+// multiplying: backward at (T,B,I,H) = (100,16,64,128), one thread: GRU 6.3 -> 5.5 ms, LSTM 7.9 ->
+// 6.9 ms; beyond, its large-GEMM kernel is as fast (the GRU's input projection at (200,32,128,256), x
+// of 3.2 MB: 40.8 ms forward with OpenBLAS, 42.8 ms here) and it keeps them. docs/packed-step.md.
 constexpr int64_t kWholeSequenceBytes = 1 << 20;
 template <class T>
-inline bool packed_whole_sequence(int64_t rows, int64_t elems, int nth) {
-  return nth == 1 && virtual_parts() <= 1 && use_packed(rows) && elems * (int64_t)sizeof(T) <= kWholeSequenceBytes;
+inline bool packed_whole_sequence(int64_t rows, int64_t elems) {
+  return use_packed(rows) && elems * (int64_t)sizeof(T) <= kWholeSequenceBytes;
 }
 
 }  // namespace

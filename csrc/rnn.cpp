@@ -42,11 +42,12 @@ void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b
     for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
     for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
   };
-  if (packed_whole_sequence<T>(N, N * I, nth)) {  // one thread, small x: W_ih^T packed, our micro-kernel
-    fill_bias(Range{0, H});
+  if (packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
     packed::PackedWeight<T> pw(I, H);
-    pw.pack(w_ih, 1, I);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(a, H, x, I, pw, 0, I, (int)N, bias);
+    const Range rp = split(pw.npanels, tid, nth);
+    fill_bias(Range{rp.lo * pw.NR, std::min(H, rp.hi * pw.NR)});
+    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(a, H, x, I, pw, 0, I, (int)N, bias, tid, nth);
     return;
   }
   for_parts(H, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
@@ -128,19 +129,19 @@ template <class T>
 void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const T* dg, const T* x,
                  const T* w_ih, const T* hs, int64_t N, int I, int H, bool accumulate, int tid = 0, int nth = 1) {
   const T beta = accumulate ? T(1) : T(0);
-  // One thread, weight gradients that fit L2: the products through the packed micro-kernels
-  // (packed_step.h packed_whole_sequence), x, h and W_ih packed.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H), nth);
+  // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
+  // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed.
+  const bool small = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H));
   if (small) {
     packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
-    px.pack(x, I, 1);
-    ph.pack(hs, H, 1);
-    packed::product_at(dw_ih, I, dg, H, px, H, accumulate);  // dW_ih = dg^T x
-    packed::product_at(dw_hh, H, dg, H, ph, H, accumulate);  // dW_hh = dg^T h
+    px.pack(x, I, 1, tid, nth);
+    ph.pack(hs, H, 1, tid, nth);
+    packed::product_at(dw_ih, I, dg, H, px, H, accumulate, tid, nth);  // dW_ih = dg^T x
+    packed::product_at(dw_hh, H, dg, H, ph, H, accumulate, tid, nth);  // dW_hh = dg^T h
     if (dx) {  // dx = dg W_ih
       packed::PackedWeight<T> pw(H, I);
-      pw.pack(w_ih, I, 1);
-      packed::product(dx, I, dg, H, pw, 0, H, (int)N, false);
+      pw.pack(w_ih, I, 1, tid, nth);
+      packed::product(dx, I, dg, H, pw, 0, H, (int)N, false, tid, nth);
     }
   }
   // the same slices solo or in a team (team.h for_parts)

@@ -247,3 +247,25 @@ def test_whole_sequence_products_on_the_micro_kernels(family, shape, dtype):
     assert packs >= min_packs, packs
     close(got, ref, TOL[dtype])
     close(got, theirs(), TOL[dtype])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_whole_sequence_products_in_a_team_equal_the_solo_run_bitwise(team, family):
+    """A team splits the whole-sequence products by panels (output columns), which every thread tiles as a
+    solo run does: the same bits for any team size (float32, blocks with remainders, a one-panel n block
+    of the GRU at H = 19 leaving a thread of the team without columns). The bias gradients are sums over
+    the team's column slices through the BLAS, equal to a one-thread run only within rounding (a busy
+    team's solo caller takes the team's slices: test_team_and_solo_results_are_bitwise_equal)."""
+    if ISA == "none":
+        pytest.skip("no packed kernels in this build")
+    ours, _, _, _ = _family_case(family, (70, 17, 65, 19, 0), np.float32)
+    runs = _core.team_runs()
+    got = ours()
+    assert _core.team_runs() > runs, "the call should have run a team"
+    rnnfast.set_num_threads(1)  # the fixture restores the count
+    solo = ours()
+    for name in got:
+        if name.startswith("db_"):
+            np.testing.assert_allclose(got[name], solo[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got[name], solo[name], err_msg=name)
