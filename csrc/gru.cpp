@@ -290,22 +290,13 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
   // packed_whole_sequence; a team splits them by panels), x, h (r*h) and W_ih packed, the gate gradients
   // read transposed in place.
   const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H));
-  if (small) {
-    packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
-    px.pack(x, I, 1, tid, nth);
-    ph.pack(hs, H, 1, tid, nth);
-    packed::product_at(dw_ih, I, dgx, G, px, G, accumulate, tid, nth);  // dW_ih = dgx^T x
-    if (reset_after) {
-      packed::product_at(dw_hh, H, dgh, G, ph, G, accumulate, tid, nth);  // dW_hh = dgh^T h
-    } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
-      packed::product_at(dw_hh, H, dgx, G, ph, 2 * H, accumulate, tid, nth);
-      ph.pack(hn, H, 1, tid, nth);  // this thread's panels only: its own products above are done
-      packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, ph, H, accumulate, tid, nth);
-    }
-    if (dx) {  // dx = dgx W_ih
-      packed::PackedWeight<T> pw(G, I);
-      pw.pack(w_ih, I, 1, tid, nth);
-      packed::product(dx, I, dgx, G, pw, 0, G, (int)N, false, tid, nth);
+  if (small) {  // reset_after: dW_hh = dgh^T h; else its rows < 2H from dgx with h, rows >= 2H with r*h
+    rec::packed_param_products(dx, dw_ih, dw_hh, dgx, reset_after ? dgh : dgx, G, x, w_ih, hs, N, I, H, G,
+                               reset_after ? G : 2 * H, accumulate, tid, nth);
+    if (!reset_after) {
+      packed::PackedWeight<T> pn((int)N, H);
+      pn.pack(hn, H, 1, tid, nth);
+      packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, pn, H, accumulate, tid, nth);
     }
   }
   if (dx && !small)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
@@ -341,30 +332,6 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
   });
 }
 
-// gates (N,3H) = x W_ih^T + b_ih. Team share: columns split(3H).
-template <class T>
-void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, int64_t N, int I, int H, int tid = 0,
-                      int nth = 1) {
-  const int G = 3 * H;
-  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih
-    if (b_ih)
-      for (int64_t i = 0; i < N; ++i) std::memcpy(gates + i * G + c.lo, b_ih + c.lo, sizeof(T) * (c.hi - c.lo));
-  };
-  if (N > 0 && packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
-    packed::PackedWeight<T> pw(I, G);
-    const Range rp = split(pw.npanels, tid, nth);
-    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
-    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(gates, G, x, I, pw, 0, I, (int)N, b_ih != nullptr, tid, nth);
-    return;
-  }
-  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    fill_bias(c);
-    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, b_ih ? T(1) : T(0),
-         gates + c.lo, G);
-  });
-}
-
 }  // namespace
 
 template <class T>
@@ -380,7 +347,7 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   Scratch<T> scratch;
   T* ghT = pack ? nullptr : scratch.get((size_t)BG);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    input_projection(gates, x, w_ih, b_ih, (int64_t)Tn * B, I, H, tid, nth);
+    rec::input_projection(gates, x, w_ih, b_ih, (const T*)nullptr, (int64_t)Tn * B, I, 3 * H, tid, nth);
     if (pk) pk->pack(false, w_hh, H, tid, nth);
     bar.wait();
     for (int s = 0; s < Tn; ++s) {
@@ -440,7 +407,7 @@ void gru_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgx,
 template <class T>
 void gru_cell_forward(T* h_new, T* gates, T* hn, T* gh, const T* x, const T* h, const T* w_ih,
                       const T* w_hh, const T* b_ih, const T* b_hh, int B, int I, int H, bool reset_after) {
-  input_projection(gates, x, w_ih, b_ih, B, I, H);
+  rec::input_projection(gates, x, w_ih, b_ih, (const T*)nullptr, B, I, 3 * H);
   Scratch<T> scratch;
   Barrier solo(1);
   step_forward(h_new, (T*)nullptr, gates, hn, gh, scratch.get((size_t)3 * B * H), h, w_hh, b_hh,

@@ -43,33 +43,6 @@ void colsum(T* db, const T* d, int64_t N, int G, int ld, bool accumulate) {
   }
 }
 
-// gates (N,4H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none).
-// Team share: columns split(G).
-template <class T>
-void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I,
-                      int G, int tid = 0, int nth = 1) {
-  const bool bias = b_ih || b_hh;
-  if (N <= 0) return;  // T*B = 0: no row to hold the bias
-  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
-    if (!bias) return;
-    for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
-  };
-  if (packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
-    packed::PackedWeight<T> pw(I, G);
-    const Range rp = split(pw.npanels, tid, nth);
-    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
-    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias, tid, nth);
-    return;
-  }
-  for_parts(G, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    fill_bias(c);
-    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
-         gates + c.lo, G);
-  });
-}
-
 // The recurrent weights packed for the per-step products (csrc/packed_step.h), once per sequence call.
 // Forward: hh = W_hh^T (P x 4H), hr = W_hr^T (H x P); backward: hh = W_hh (4H x P), hr = W_hr (P x H).
 // Team share of pack(): panels split over the team, the split every product uses (no barrier needed).
@@ -224,18 +197,7 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
   // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
   // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed; dW_hr stays on the BLAS.
   const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P));
-  if (small) {
-    packed::PackedWeight<T> px((int)N, I), ph((int)N, P);
-    px.pack(x, I, 1, tid, nth);
-    ph.pack(hs, P, 1, tid, nth);
-    packed::product_at(dw_ih, I, dg, G, px, G, accumulate, tid, nth);  // dW_ih = dg^T x
-    packed::product_at(dw_hh, P, dg, G, ph, G, accumulate, tid, nth);  // dW_hh = dg^T h
-    if (dx) {  // dx = dg W_ih
-      packed::PackedWeight<T> pw(G, I);
-      pw.pack(w_ih, I, 1, tid, nth);
-      packed::product(dx, I, dg, G, pw, 0, G, (int)N, false, tid, nth);
-    }
-  }
+  if (small) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, G, x, w_ih, hs, N, I, P, G, G, accumulate, tid, nth);
   // the same slices solo or in a team (team.h for_parts)
   for_parts(G, tid, nth, 16, [&](Range rg) {
     const int g0 = rg.lo, ng = rg.hi - rg.lo;
@@ -305,7 +267,7 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, w_hr != nullptr, H, P) : nullptr);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H, tid, nth);
+    rec::input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, 4 * H, tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
     if (pk) pk->pack(false, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
@@ -370,7 +332,7 @@ void lstm_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh
 template <class T>
 void lstm_cell_forward(T* h_new, T* c_new, T* gates, T* m, const T* x, const T* h, const T* c, const T* w_ih,
                        const T* w_hh, const T* b_ih, const T* b_hh, const T* w_hr, int B, int I, int H, int P) {
-  input_projection(gates, x, w_ih, b_ih, b_hh, B, I, 4 * H);
+  rec::input_projection(gates, x, w_ih, b_ih, b_hh, B, I, 4 * H);
   CallScratch<T> s(B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
   s.fill(w_hh, w_hr, H, P);
   Barrier solo(1);

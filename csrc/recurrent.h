@@ -1,6 +1,6 @@
 // Pieces shared by the recurrent kernels (gru.cpp, lstm.cpp, rnn.cpp): row validity under `lengths`,
-// a tiled transpose, the per-step product through the BLAS or through packed weights, and adding an output gradient into the
-// running state gradient. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
+// a tiled transpose, the per-step product through the BLAS or through packed weights, adding an output gradient into the
+// running state gradient, and the input projection of a whole sequence. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -131,6 +131,54 @@ struct TimeOrder {
   int64_t first() const { return reverse ? Tn : 0; }          // slot of h0
   int64_t last() const { return reverse ? 0 : Tn; }           // slot of the final state
 };
+
+// gates (N,G) = x (N,I) W_ih^T + b_ih + b_hh (either bias may be nullptr; both folded in once), the
+// input projection of a whole sequence (N = T*B rows). On the packed micro-kernels when x fits L2
+// (packed_whole_sequence; team share: panels of W_ih^T), else through the BLAS (team share: columns
+// split(G), the same slices solo or in a team).
+template <class T>
+void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int G,
+                      int tid = 0, int nth = 1) {
+  const bool bias = b_ih || b_hh;
+  if (N <= 0) return;  // T*B = 0: no row to hold the bias
+  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
+    if (!bias) return;
+    for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
+    for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
+  };
+  if (packed_whole_sequence<T>(N, N * I)) {
+    packed::PackedWeight<T> pw(I, G);
+    const Range rp = split(pw.npanels, tid, nth);
+    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
+    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias, tid, nth);
+    return;
+  }
+  for_parts(G, tid, nth, 16, [&](Range c) {
+    fill_bias(c);
+    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0),
+         gates + c.lo, G);
+  });
+}
+
+// The weight and input gradients' products on the packed micro-kernels (packed_whole_sequence):
+// dW_ih (G,I) (+)= dg^T x, the first Mh rows of dW_hh (G,P) (+)= dgh^T h, and, if dx is given, dx (N,I)
+// = dg W_ih; dg and dgh have row stride ldg (dgh may be dg). x, hs and W_ih are packed here, the gate
+// gradients read transposed in place. Team share: panels (columns of each output).
+template <class T>
+void packed_param_products(T* dx, T* dw_ih, T* dw_hh, const T* dg, const T* dgh, int ldg, const T* x, const T* w_ih,
+                           const T* hs, int64_t N, int I, int P, int G, int Mh, bool accumulate, int tid, int nth) {
+  packed::PackedWeight<T> px((int)N, I), ph((int)N, P);
+  px.pack(x, I, 1, tid, nth);
+  ph.pack(hs, P, 1, tid, nth);
+  packed::product_at(dw_ih, I, dg, ldg, px, G, accumulate, tid, nth);   // dW_ih = dg^T x
+  packed::product_at(dw_hh, P, dgh, ldg, ph, Mh, accumulate, tid, nth);  // dW_hh[:Mh] = dgh^T h
+  if (dx) {  // dx = dg W_ih
+    packed::PackedWeight<T> pw(G, I);
+    pw.pack(w_ih, I, 1, tid, nth);
+    packed::product(dx, I, dg, ldg, pw, 0, G, (int)N, false, tid, nth);
+  }
+}
 
 }  // namespace rec
 }  // namespace rnnfast

@@ -31,32 +31,6 @@ void rec_product(T* out, const T* in, const T* W, const T* Wt, const packed::Pac
   else mul_wT(out, H, in, H, W, H, B, H, H, sT, accumulate, tid, nth, bar);
 }
 
-// a (N,H) = x W_ih^T + b_ih + b_hh (both biases folded in once; nullptr = none). Team share: columns split(H).
-template <class T>
-void input_projection(T* a, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int H,
-                      int tid = 0, int nth = 1) {
-  const bool bias = b_ih || b_hh;
-  if (N <= 0) return;  // T*B = 0: no row to hold the bias
-  const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
-    if (!bias) return;
-    for (int j = c.lo; j < c.hi; ++j) a[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
-    for (int64_t i = 1; i < N; ++i) std::memcpy(a + i * H + c.lo, a + c.lo, sizeof(T) * (c.hi - c.lo));
-  };
-  if (packed_whole_sequence<T>(N, N * I)) {  // x fits L2: W_ih^T packed, our micro-kernel (team: panels)
-    packed::PackedWeight<T> pw(I, H);
-    const Range rp = split(pw.npanels, tid, nth);
-    fill_bias(Range{rp.lo * pw.NR, std::min(H, rp.hi * pw.NR)});
-    pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(a, H, x, I, pw, 0, I, (int)N, bias, tid, nth);
-    return;
-  }
-  for_parts(H, tid, nth, 16, [&](Range c) {  // the same column slices solo or in a team (team.h)
-    fill_bias(c);
-    gemm(false, true, (int)N, c.hi - c.lo, I, T(1), x, I, w_ih + (int64_t)c.lo * I, I, bias ? T(1) : T(0), a + c.lo,
-         H);
-  });
-}
-
 // One step forward. a (B,H): on entry x W_ih^T + b_ih + b_hh for this step, on exit the new state
 // (h carried for rows past their length). y (B,H) if given: the output (0 past a row's length).
 // whT = W_hh^T (small batches only, see rec_product); pw: W_hh^T packed (packed path) or nullptr;
@@ -132,18 +106,7 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const 
   // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
   // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed.
   const bool small = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H));
-  if (small) {
-    packed::PackedWeight<T> px((int)N, I), ph((int)N, H);
-    px.pack(x, I, 1, tid, nth);
-    ph.pack(hs, H, 1, tid, nth);
-    packed::product_at(dw_ih, I, dg, H, px, H, accumulate, tid, nth);  // dW_ih = dg^T x
-    packed::product_at(dw_hh, H, dg, H, ph, H, accumulate, tid, nth);  // dW_hh = dg^T h
-    if (dx) {  // dx = dg W_ih
-      packed::PackedWeight<T> pw(H, I);
-      pw.pack(w_ih, I, 1, tid, nth);
-      packed::product(dx, I, dg, H, pw, 0, H, (int)N, false, tid, nth);
-    }
-  }
+  if (small) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, H, x, w_ih, hs, N, I, H, H, H, accumulate, tid, nth);
   // the same slices solo or in a team (team.h for_parts)
   if (dx && !small)  // dx = dg W_ih
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
@@ -202,7 +165,7 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   if (pack) pw.allocate(H, H);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
     // into the slots of the states leaving each step, hs[1..T] (reverse: hs[0..T-1])
-    input_projection(hs + order.out(0) * BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);
+    rec::input_projection(hs + order.out(0) * BH, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, H, tid, nth);
     if (pack) pw.pack(w_hh, 1, H, tid, nth);
     bar.wait();
     for (int st = 0; st < Tn; ++st) {
@@ -255,7 +218,7 @@ void rnn_backward(T* dx, T* dh0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dg, 
 template <class T>
 void rnn_cell_forward(T* h_new, const T* x, const T* h, const T* w_ih, const T* w_hh, const T* b_ih,
                       const T* b_hh, int B, int I, int H, bool relu) {
-  input_projection(h_new, x, w_ih, b_ih, b_hh, B, I, H);
+  rec::input_projection(h_new, x, w_ih, b_ih, b_hh, B, I, H);
   CallScratch<T> s(B <= kSmallBatch, w_hh, H, 2 * (size_t)B * H);
   Barrier solo(1);
   step_forward(h_new, (T*)nullptr, s.rest, h, w_hh, s.wT, (const packed::PackedWeight<T>*)nullptr,
