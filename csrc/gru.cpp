@@ -289,8 +289,8 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
   // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
   // packed_whole_sequence; a team splits them by panels), x, h (r*h) and W_ih packed, the gate gradients
   // read transposed in place.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H));
-  if (small) {  // reset_after: dW_hh = dgh^T h; else its rows < 2H from dgx with h, rows >= 2H with r*h
+  const bool packed_products = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, H));
+  if (packed_products) {  // reset_after: dW_hh = dgh^T h; else its rows < 2H from dgx with h, rows >= 2H with r*h
     rec::packed_param_products(dx, dw_ih, dw_hh, dgx, reset_after ? dgh : dgx, G, x, w_ih, hs, N, I, H, G,
                                reset_after ? G : 2 * H, accumulate, tid, nth);
     if (!reset_after) {
@@ -299,7 +299,7 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
       packed::product_at(dw_hh + (int64_t)2 * H * H, H, dgx + 2 * H, G, pn, H, accumulate, tid, nth);
     }
   }
-  if (dx && !small)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
+  if (dx && !packed_products)  // dx = dgx W_ih; the same slices solo or in a team (team.h for_parts)
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, G, T(1), dgx + (int64_t)rn.lo * G, G, w_ih, I, T(0),
            dx + (int64_t)rn.lo * I, I);
@@ -309,14 +309,14 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dgx, co
     // this part's rows in the r, z blocks [0, 2H) and in the n block [2H, 3H)
     const Range rz = {std::min(g0, 2 * H), std::min(fg.hi, 2 * H)},
                 rn3 = {std::max(g0, 2 * H), std::max(fg.hi, 2 * H)};
-    if (small) {
-    } else if (reset_after) {
+    if (!packed_products) {
       outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);  // dW_ih = dgx^T x
-      outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
-    } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
-      outer_acc(dw_ih + (int64_t)g0 * I, I, dgx + g0, G, x, I, N, ng, I, accumulate);
-      outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
-      outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
+      if (reset_after) {
+        outer_acc(dw_hh + (int64_t)g0 * H, H, dgh + g0, G, hs, H, N, ng, H, accumulate);  // dW_hh = dgh^T h
+      } else {  // rows < 2H from dgx with h, rows >= 2H from dgx with r*h
+        outer_acc(dw_hh + (int64_t)rz.lo * H, H, dgx + rz.lo, G, hs, H, N, rz.hi - rz.lo, H, accumulate);
+        outer_acc(dw_hh + (int64_t)rn3.lo * H, H, dgx + rn3.lo, G, hn, H, N, rn3.hi - rn3.lo, H, accumulate);
+      }
     }
     if (db_ih) colsum(db_ih + g0, dgx + g0, N, ng, G, ones, accumulate);
     if (!db_hh) return;

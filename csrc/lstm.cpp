@@ -196,12 +196,12 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
   const T beta = accumulate ? T(1) : T(0);
   // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
   // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed; dW_hr stays on the BLAS.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P));
-  if (small) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, G, x, w_ih, hs, N, I, P, G, G, accumulate, tid, nth);
+  const bool packed_products = packed_whole_sequence<T>(N, (int64_t)G * std::max(I, P));
+  if (packed_products) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, G, x, w_ih, hs, N, I, P, G, G, accumulate, tid, nth);
   // the same slices solo or in a team (team.h for_parts)
   for_parts(G, tid, nth, 16, [&](Range rg) {
     const int g0 = rg.lo, ng = rg.hi - rg.lo;
-    if (!small) {
+    if (!packed_products) {
       gemm(true, false, ng, I, (int)N, T(1), dg + g0, G, x, I, beta, dw_ih + (int64_t)g0 * I, I);  // dW_ih = dg^T x
       gemm(true, false, ng, P, (int)N, T(1), dg + g0, G, hs, P, beta, dw_hh + (int64_t)g0 * P, P);  // dW_hh = dg^T h
     }
@@ -214,7 +214,7 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dw_hr, T* dbs
       }
     }
   });
-  if (dx && !small)  // dx = dg W_ih
+  if (dx && !packed_products)  // dx = dg W_ih
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, G, T(1), dg + (int64_t)rn.lo * G, G, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
            I);

@@ -302,14 +302,16 @@ inline int row_block(int kn) {
 }
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-// Every row of one panel, in one direction over k (product(): ascending or descending).
-template <class T, bool REV>
+// Every row of one panel: B rows of out in tiles of kMaxRows and one remainder tile (TA: `in` given
+// transposed, row b at in + b; REV: k descending, see product()).
+template <class T, bool TA, bool REV>
 inline void tiles(T* out, int64_t ldo, const T* in, int64_t ldi, const T* pan, int kn, int nc, int B,
                   bool accumulate) {
+  const int64_t sb = TA ? 1 : ldi;  // distance between consecutive rows of `in`
   int b = 0;
   for (; b + kMaxRows <= B; b += kMaxRows)
-    tile_rows<T, kMaxRows, false, REV>(out + b * ldo, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
-  if (b < B) tile_any<T, false, REV>(B - b, out + b * ldo, ldo, in + b * ldi, ldi, pan, kn, nc, accumulate);
+    tile_rows<T, kMaxRows, TA, REV>(out + b * ldo, ldo, in + b * sb, ldi, pan, kn, nc, accumulate);
+  if (b < B) tile_any<T, TA, REV>(B - b, out + b * ldo, ldo, in + b * sb, ldi, pan, kn, nc, accumulate);
 }
 #endif
 
@@ -347,8 +349,8 @@ inline void product(T* out, int64_t ldo, const T* in, int64_t ldi, const PackedW
       const int p = descending ? rp.hi - 1 - (q - rp.lo) : q;
       const T* pan = pw.panel(p) + (size_t)k0 * NR;
       const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
-      if (descending) tiles<T, true>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
-      else tiles<T, false>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
+      if (descending) tiles<T, false, true>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
+      else tiles<T, false, false>(ob + n0, ldo, ib, ldi, pan, kn, nc, bn, accumulate);
     }
   }
 #else
@@ -384,10 +386,7 @@ inline void product_at(T* out, int64_t ldo, const T* a, int64_t lda, const Packe
     for (int p = rp.lo; p < rp.hi; ++p) {
       const T* pan = pw.panel(p) + (size_t)k0 * NR;
       const int n0 = p * NR, nc = std::min(NR, pw.N - n0);
-      int i = 0;
-      for (; i + kMaxRows <= M; i += kMaxRows)
-        tile_rows<T, kMaxRows, true>(out + i * ldo + n0, ldo, ak + i, lda, pan, kn, nc, acc);
-      if (i < M) tile_any<T, true>(M - i, out + i * ldo + n0, ldo, ak + i, lda, pan, kn, nc, acc);
+      tiles<T, true, false>(out + n0, ldo, ak, lda, pan, kn, nc, M, acc);
     }
   }
 #else

@@ -1,6 +1,7 @@
 // Pieces shared by the recurrent kernels (gru.cpp, lstm.cpp, rnn.cpp): row validity under `lengths`,
 // a tiled transpose, the per-step product through the BLAS or through packed weights, adding an output gradient into the
-// running state gradient, and the input projection of a whole sequence. Header-only templates; no allocation, no Python. Team shares: csrc/team.h.
+// running state gradient, and the whole-sequence products (input projection, parameter gradients). Header-only templates,
+// no Python; only the whole-sequence products allocate (their packed operands, once per call). Team shares: csrc/team.h.
 #pragma once
 #include <algorithm>
 #include <cmath>

@@ -105,17 +105,17 @@ void param_grads(T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dbsum, const 
   const T beta = accumulate ? T(1) : T(0);
   // Weight gradients that fit L2: the products through the packed micro-kernels (packed_step.h
   // packed_whole_sequence; a team splits them by panels), x, h and W_ih packed.
-  const bool small = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H));
-  if (small) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, H, x, w_ih, hs, N, I, H, H, H, accumulate, tid, nth);
+  const bool packed_products = packed_whole_sequence<T>(N, (int64_t)H * std::max(I, H));
+  if (packed_products) rec::packed_param_products(dx, dw_ih, dw_hh, dg, dg, H, x, w_ih, hs, N, I, H, H, H, accumulate, tid, nth);
   // the same slices solo or in a team (team.h for_parts)
-  if (dx && !small)  // dx = dg W_ih
+  if (dx && !packed_products)  // dx = dg W_ih
     for_parts((int)N, tid, nth, 1, [&](Range rn) {
       gemm(false, false, rn.hi - rn.lo, I, H, T(1), dg + (int64_t)rn.lo * H, H, w_ih, I, T(0), dx + (int64_t)rn.lo * I,
            I);
     });
   for_parts(H, tid, nth, 16, [&](Range rh) {
     const int h0 = rh.lo, nh = rh.hi - rh.lo;
-    if (!small) {
+    if (!packed_products) {
       gemm(true, false, nh, I, (int)N, T(1), dg + h0, H, x, I, beta, dw_ih + (int64_t)h0 * I, I);  // dW_ih = dg^T x
       gemm(true, false, nh, H, (int)N, T(1), dg + h0, H, hs, H, beta, dw_hh + (int64_t)h0 * H, H);  // dW_hh = dg^T h
     }

@@ -58,7 +58,8 @@ class BufferPool:
 
     def empty(self, shape, dtype) -> np.ndarray:
         """Like ``np.empty(shape, dtype)`` (C order), from a free pooled buffer of the same size if any."""
-        dtype = np.dtype(dtype)
+        if not isinstance(dtype, np.dtype):
+            dtype = np.dtype(dtype)
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < MIN_BYTES or nbytes > self.max_bytes:
             return np.empty(shape, dtype)
@@ -117,11 +118,4 @@ pool = BufferPool(_limit_from_env())
 
 def empty(shape, dtype) -> np.ndarray:
     """``pool.empty``: an output, cache or workspace array (see the module docstring)."""
-    if not isinstance(dtype, np.dtype):
-        dtype = np.dtype(dtype)
-    n = dtype.itemsize
-    for s in shape:
-        n *= s
-    if n < MIN_BYTES:  # the common small array: straight to np.empty, without the pool's lock
-        return np.empty(shape, dtype)
     return pool.empty(shape, dtype)
