@@ -139,7 +139,7 @@ struct TimeOrder {
 // split(G), the same slices solo or in a team).
 template <class T>
 void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh, int64_t N, int I, int G,
-                      int tid = 0, int nth = 1) {
+                      int tid = 0, int nth = 1, const packed::PackedWeight<T>* packed_w = nullptr) {
   const bool bias = b_ih || b_hh;
   if (N <= 0) return;  // T*B = 0: no row to hold the bias
   const auto fill_bias = [&](Range c) {  // columns c of every row = b_ih + b_hh (first row, then copied)
@@ -147,12 +147,16 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
     for (int j = c.lo; j < c.hi; ++j) gates[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh ? b_hh[j] : T(0));
     for (int64_t i = 1; i < N; ++i) std::memcpy(gates + i * G + c.lo, gates + c.lo, sizeof(T) * (c.hi - c.lo));
   };
+  if (packed_w) {  // W_ih^T packed by the caller (StepProjection)
+    const Range rp = split(packed_w->npanels, tid, nth);
+    fill_bias(Range{rp.lo * packed_w->NR, std::min(G, rp.hi * packed_w->NR)});
+    packed::product(gates, G, x, I, *packed_w, 0, I, (int)N, bias, tid, nth);
+    return;
+  }
   if (packed_whole_sequence<T>(N, N * I)) {
     packed::PackedWeight<T> pw(I, G);
-    const Range rp = split(pw.npanels, tid, nth);
-    fill_bias(Range{rp.lo * pw.NR, std::min(G, rp.hi * pw.NR)});
     pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
-    packed::product(gates, G, x, I, pw, 0, I, (int)N, bias, tid, nth);
+    input_projection(gates, x, w_ih, b_ih, b_hh, N, I, G, tid, nth, &pw);
     return;
   }
   for_parts(G, tid, nth, 16, [&](Range c) {
@@ -161,6 +165,42 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
          gates + c.lo, G);
   });
 }
+
+// The input projection of a sequence kernel, in chunks of steps just before the time loop reaches them
+// (packed path, when a step's gates take at most kProjectionChunkBytes): the per-step product then adds
+// into gates still in cache instead of gates the projection of the whole sequence wrote out to memory
+// long before. Otherwise one input_projection of the whole sequence before the loop.
+// Team share: panels of W_ih^T, the same columns as the packed per-step product over G, so a thread
+// reads only projections it wrote itself before the step's barrier.
+constexpr int64_t kProjectionChunkBytes = 256 * 1024;
+template <class T>
+struct StepProjection {
+  int chunk;                     // steps per projection
+  packed::PackedWeight<T> pw;   // W_ih^T (I, G), packed once per call when chunked
+  StepProjection(bool packed_steps, int Tn, int B, int I, int G) {
+    const int64_t step_bytes = (int64_t)B * G * (int64_t)sizeof(T);
+    const int64_t cb = kProjectionChunkBytes;
+    chunk = packed_steps && Tn > 1 && cb > 0 && step_bytes <= cb ? (int)(cb / std::max<int64_t>(step_bytes, 1)) : Tn;
+    if (chunk >= Tn) chunk = std::max(Tn, 1);
+    else pw.allocate(I, G);
+  }
+  bool chunked() const { return !pw.empty(); }
+  void pack(const T* w_ih, int I, int tid, int nth) {
+    if (chunked()) pw.pack(w_ih, 1, I, tid, nth);
+  }
+  // Before the st-th step visited: the projection of its chunk (gates and x of the whole sequence). Unchunked,
+  // the whole sequence's projection, whose columns a team may split otherwise than the step's product
+  // (through the BLAS), so a barrier follows it.
+  void before(int st, const TimeOrder& order, T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh,
+              int B, int I, int G, int tid, int nth, Barrier& bar) const {
+    if (st % chunk) return;
+    const int n = std::min(chunk, order.Tn - st);
+    const int t0 = order.reverse ? order.Tn - st - n : st;  // first step (in time) of the chunk
+    input_projection(gates + (int64_t)t0 * B * G, x + (int64_t)t0 * B * I, w_ih, b_ih, b_hh, (int64_t)n * B, I, G,
+                     tid, nth, chunked() ? &pw : nullptr);
+    if (!chunked()) bar.wait();
+  }
+};
 
 // The weight and input gradients' products on the packed micro-kernels (packed_whole_sequence):
 // dW_ih (G,I) (+)= dg^T x, the first Mh rows of dW_hh (G,P) (+)= dgh^T h, and, if dx is given, dx (N,I)

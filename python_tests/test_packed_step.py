@@ -269,3 +269,38 @@ def test_whole_sequence_products_in_a_team_equal_the_solo_run_bitwise(team, fami
             np.testing.assert_allclose(got[name], solo[name], rtol=1e-5, atol=1e-6, err_msg=name)
         else:
             np.testing.assert_array_equal(got[name], solo[name], err_msg=name)
+
+
+# T, B, I, H per family: one step's gates (B x G values) fit kProjectionChunkBytes (256 KB, csrc/recurrent.h)
+# but the sequence's do not, so the packed path projects x in chunks of steps just before the time loop
+# reaches them: float32 LSTM 6 steps per chunk (6 + 6 + 3), float64 3; GRU 8 (8 + 7) and 4; RNN 7
+# (7 + 7 + 1) and 3. The BLAS path projects the whole sequence at once.
+CHUNK_SHAPES = {"lstm": (15, 9, 5, 300), "gru": (15, 9, 5, 300), "rnn": (15, 9, 5, 1000)}
+CHUNK_KINDS = [("lstm", False), ("lstm", True), ("gru", True), ("gru", False), ("rnn", "tanh")]
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind,option", CHUNK_KINDS, ids=[f"{k}-{o}" for k, o in CHUNK_KINDS])
+def test_input_projection_in_chunks_of_steps(kind, option, dtype, reverse):
+    """The packed path's input projection in chunks of steps (last chunk shorter, time order and reverse
+    order, rows of every length including 0) gives the BLAS path's outputs and gradients."""
+    if ISA == "none":
+        pytest.skip("no packed kernels in this build")
+    import test_reverse as RV
+
+    T, B, I, H = CHUNK_SHAPES[kind]
+    G = {"gru": 3, "lstm": 4, "rnn": 1}[kind]
+    step = B * G * H * np.dtype(dtype).itemsize
+    assert step <= 256 * 1024 < T * step  # chunked, in more than one chunk
+    c = RV._case(kind, T, B, I, H, dtype, kind == "lstm" and option, seed=7)
+    for w in ("w_ih", "w_hh", "w_hr"):  # PyTorch's init scale: contracting steps, so rounding is not amplified
+        if c[w] is not None:
+            c[w] = (c[w] * (0.5 / np.sqrt(c[w].shape[1]))).astype(dtype)
+    lengths = np.array([15, 0, 3, 15, 7, 1, 14, 15, 9])
+    res = {}
+    for path in PATHS:
+        res[path] = run(path, lambda: RV._run(kind, c, c["x"], c["dy"], lengths, reverse, option))
+    if len(res) == 2:
+        for i, (a, b) in enumerate(zip(res["packed"][0] + res["packed"][1], res["blas"][0] + res["blas"][1])):
+            assert RV.rel_err(a, b) <= TOL[dtype], f"array {i}: {RV.rel_err(a, b)}"
