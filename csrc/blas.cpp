@@ -8,6 +8,9 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #endif
+#if defined(__linux__)
+#include <malloc.h>
+#endif
 
 #include "team.h"
 
@@ -68,6 +71,11 @@ size_t release_all_scratch() {
   std::lock_guard<std::mutex> lock(registry().mu);
   size_t n = 0;
   for (ScratchPoolBase* p : registry().pools) n += p->release();
+#if defined(__GLIBC__)
+  // Scratch of up to 32 MB comes from the heap once glibc has raised its mmap threshold; freed in the
+  // middle of the heap it stays resident until trimmed.
+  if (n) malloc_trim(0);
+#endif
   return n;
 }
 int team_threads() { return team_n().load(std::memory_order_relaxed); }

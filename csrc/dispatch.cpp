@@ -80,20 +80,56 @@ namespace {
 
 const char* const kNames[kNumCapabilities] = {"baseline", "avx2", "avx512"};
 
-const LevelTable* compiled(int level) {
+// A level's name and compile flags, known without running the level's code: its level_table() is
+// compiled with its flags (building the table may use AVX-512 stores), so only a CPU that supports
+// the level may call it.
+struct LevelInfo {
+  const char* name;  // nullptr: not compiled into this build
+  const char* flags;
+};
+
+#ifndef RNNFAST_LEVEL_LABEL_BASELINE
+#define RNNFAST_LEVEL_LABEL_BASELINE "baseline"
+#define RNNFAST_LEVEL_FLAGS_BASELINE ""
+#endif
+
+LevelInfo level_info(int level) {
   switch (level) {
     case kBaseline:
-      return &rnnfast_baseline::level_table();
+      return {RNNFAST_LEVEL_LABEL_BASELINE, RNNFAST_LEVEL_FLAGS_BASELINE};
 #if defined(RNNFAST_HAVE_AVX2)
     case kAvx2:
-      return &rnnfast_avx2::level_table();
+      return {RNNFAST_LEVEL_LABEL_AVX2, RNNFAST_LEVEL_FLAGS_AVX2};
 #endif
 #if defined(RNNFAST_HAVE_AVX512)
     case kAvx512:
-      return &rnnfast_avx512::level_table();
+      return {RNNFAST_LEVEL_LABEL_AVX512, RNNFAST_LEVEL_FLAGS_AVX512};
 #endif
     default:
-      return nullptr;
+      return {nullptr, nullptr};
+  }
+}
+
+bool is_compiled(int level) { return level_info(level).name != nullptr; }
+
+int cpu_best();
+
+// The table of a compiled level that the CPU supports (the caller checks both).
+const LevelTable& table(int level) {
+  if (!is_compiled(level) || level > cpu_best())
+    throw std::logic_error(std::string("rnnfast: the kernels of level '") + kNames[level] +
+                           "' were asked for, but this CPU or build does not have them");
+  switch (level) {
+#if defined(RNNFAST_HAVE_AVX2)
+    case kAvx2:
+      return rnnfast_avx2::level_table();
+#endif
+#if defined(RNNFAST_HAVE_AVX512)
+    case kAvx512:
+      return rnnfast_avx512::level_table();
+#endif
+    default:
+      return rnnfast_baseline::level_table();
   }
 }
 
@@ -105,8 +141,12 @@ uint64_t xgetbv0() {
 }
 #endif
 
+// RNNFAST_MAX_CPU_CAPABILITY (read at import): the CPU is taken to support at most this level, as
+// though it had no more (oneDNN's ONEDNN_MAX_CPU_ISA): what a lesser CPU sees, on this one.
+int g_cpu_max = kNumCapabilities - 1;
+
 // The best level the CPU supports and the OS has enabled (saves the vector registers on context switch).
-int cpu_best() {
+int cpuid_best() {
 #if defined(RNNFAST_X86)
   unsigned a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return kBaseline;
@@ -127,10 +167,15 @@ int cpu_best() {
 #endif
 }
 
+int cpu_best() {
+  static const int best = cpuid_best();
+  return best < g_cpu_max ? best : g_cpu_max;
+}
+
 // The best level both compiled in and supported.
 int best_available() {
   for (int l = cpu_best(); l > kBaseline; --l)
-    if (compiled(l)) return l;
+    if (is_compiled(l)) return l;
   return kBaseline;
 }
 
@@ -147,7 +192,8 @@ int parse_level(const std::string& s, const char* what) {
 void select(int level, const char* what) {
   const int best = best_available();
   if (level > best) {
-    std::string why = level > cpu_best() ? std::string(" this CPU (or OS) supports at most '") + kNames[cpu_best()] + "'"
+    std::string why = level > cpu_best() ? std::string(" this CPU (or OS) supports at most '") + kNames[cpu_best()] + "'" +
+                                               (cpuid_best() > g_cpu_max ? " (RNNFAST_MAX_CPU_CAPABILITY)" : "")
                                          : std::string(" this build of rnnfast has at most '") + kNames[best] + "'";
     throw std::invalid_argument(std::string(what) + "='" + kNames[level] + "' is not available:" + why +
                                 " (choose from " + [&] {
@@ -156,7 +202,7 @@ void select(int level, const char* what) {
                                   return s;
                                 }() + ")");
   }
-  g_active.store(compiled(level), std::memory_order_release);
+  g_active.store(&table(level), std::memory_order_release);
   g_level.store(level, std::memory_order_release);
 }
 
@@ -164,10 +210,12 @@ void select(int level, const char* what) {
 
 const LevelTable& active() {
   const LevelTable* t = g_active.load(std::memory_order_acquire);
-  return t ? *t : *compiled(kBaseline);
+  return t ? *t : table(kBaseline);
 }
 
 void init_module(py::module_& m) {
+  const char* cap = std::getenv("RNNFAST_MAX_CPU_CAPABILITY");
+  if (cap && *cap) g_cpu_max = parse_level(cap, "RNNFAST_MAX_CPU_CAPABILITY");
   const char* env = std::getenv("RNNFAST_CPU_CAPABILITY");
   if (env && *env)
     select(parse_level(env, "RNNFAST_CPU_CAPABILITY"), "RNNFAST_CPU_CAPABILITY");
@@ -179,13 +227,13 @@ void init_module(py::module_& m) {
   m.def("_cpu_capabilities", []() {
         py::list l;
         for (int i = 0; i <= best_available(); ++i)
-          if (compiled(i)) l.append(compiled(i)->name);
+          if (is_compiled(i)) l.append(level_info(i).name);
         return l;
       }, "The levels compiled into this build that this CPU supports, lowest first.");
   m.def("_cpu_capabilities_compiled", []() {
         py::list l;
         for (int i = 0; i < kNumCapabilities; ++i)
-          if (compiled(i)) l.append(py::make_tuple(compiled(i)->name, compiled(i)->flags));
+          if (is_compiled(i)) l.append(py::make_tuple(level_info(i).name, level_info(i).flags));
         return l;
       }, "(name, compile flags) of every level compiled into this build.");
   m.def("_cpu_best", []() { return std::string(kNames[cpu_best()]); },

@@ -346,13 +346,13 @@ void gru_forward(T* y, T* h_n, T* hs, T* gates, T* hn, T* gh, const T* x, const 
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, reset_after, H) : nullptr);
   Scratch<T> scratch;
   T* ghT = pack ? nullptr : scratch.get((size_t)BG);
-  rec::StepProjection<T> proj(pack, Tn, B, I, 3 * H);
+  rec::StepProjection<T> proj(gates, x, w_ih, b_ih, (const T*)nullptr, Tn, B, I, 3 * H, pack);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    proj.pack(w_ih, I, tid, nth);
+    proj.prepare(tid, nth);
     if (pk) pk->pack(false, w_hh, H, tid, nth);
     bar.wait();
     for (int s = 0; s < Tn; ++s) {
-      proj.before(s, order, gates, x, w_ih, b_ih, (const T*)nullptr, B, I, 3 * H, tid, nth, bar);
+      proj.before(s, order, tid, nth);
       const int t = order.at(s);
       step_forward(hs + order.out(t) * BH, y + t * BH, gates + t * BG, hn + t * BH, gh, ghT, hs + order.in(t) * BH,
                    w_hh, b_hh, pk.get(), lengths, t, B, H, reset_after, tid, nth, bar);

@@ -266,14 +266,14 @@ void lstm_forward(T* y, T* h_n, T* c_n, T* hs, T* cs, T* gates, T* ms, const T* 
   const bool pack = use_packed((int64_t)Tn * B);
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hr, H, P, 2 * (size_t)B * std::max(4 * H, P));
   std::unique_ptr<StepWeights<T>> pk(pack ? new StepWeights<T>(false, w_hr != nullptr, H, P) : nullptr);
-  rec::StepProjection<T> proj(pack, Tn, B, I, 4 * H);
+  rec::StepProjection<T> proj(gates, x, w_ih, b_ih, b_hh, Tn, B, I, 4 * H, pack);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    proj.pack(w_ih, I, tid, nth);
+    proj.prepare(tid, nth);
     s.fill(w_hh, w_hr, H, P, tid, nth);
     if (pk) pk->pack(false, w_hh, w_hr, H, P, tid, nth);
     bar.wait();
     for (int st = 0; st < Tn; ++st) {
-      proj.before(st, order, gates, x, w_ih, b_ih, b_hh, B, I, 4 * H, tid, nth, bar);
+      proj.before(st, order, tid, nth);
       const int t = order.at(st);
       step_forward(hs + order.out(t) * BP, cs + order.out(t) * BH, y + t * BP, gates + t * BG,
                    w_hr ? ms + t * BH : nullptr, s.rest, hs + order.in(t) * BP, cs + order.in(t) * BH, w_hh, s.wT,

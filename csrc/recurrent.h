@@ -166,39 +166,45 @@ void input_projection(T* gates, const T* x, const T* w_ih, const T* b_ih, const 
   });
 }
 
-// The input projection of a sequence kernel, in chunks of steps just before the time loop reaches them
-// (packed path, when a step's gates take at most kProjectionChunkBytes): the per-step product then adds
-// into gates still in cache instead of gates the projection of the whole sequence wrote out to memory
-// long before. Otherwise one input_projection of the whole sequence before the loop.
-// Team share: panels of W_ih^T, the same columns as the packed per-step product over G, so a thread
-// reads only projections it wrote itself before the step's barrier.
+// The input projection of a sequence kernel's forward: gates (T,B,G) = x (T,B,I) W_ih^T + b_ih + b_hh.
+// On the packed path, when one step's gates take at most kProjectionChunkBytes, it runs in chunks of
+// steps (as many as fit those bytes) just before the time loop reaches them, so that each step's product
+// adds into gates still in cache rather than gates that a projection of the whole sequence wrote out to
+// memory long before (docs/packed-step.md); otherwise it is one input_projection before the loop.
+// Team share: panels of W_ih^T, which are the output columns of the packed per-step product over G, so
+// a chunk needs no barrier before the step's product (each thread adds only into columns it projected).
 constexpr int64_t kProjectionChunkBytes = 256 * 1024;
 template <class T>
 struct StepProjection {
-  int chunk;                     // steps per projection
-  packed::PackedWeight<T> pw;   // W_ih^T (I, G), packed once per call when chunked
-  StepProjection(bool packed_steps, int Tn, int B, int I, int G) {
-    const int64_t step_bytes = (int64_t)B * G * (int64_t)sizeof(T);
-    const int64_t cb = kProjectionChunkBytes;
-    chunk = packed_steps && Tn > 1 && cb > 0 && step_bytes <= cb ? (int)(cb / std::max<int64_t>(step_bytes, 1)) : Tn;
-    if (chunk >= Tn) chunk = std::max(Tn, 1);
-    else pw.allocate(I, G);
+  T* gates;
+  const T *x, *w_ih, *b_ih, *b_hh;
+  int Tn, B, I, G;
+  int chunk;                    // steps per projection (Tn: the whole sequence at once)
+  packed::PackedWeight<T> pw;  // W_ih^T (I, G), packed once per call when chunked (allocated here)
+
+  StepProjection(T* gates_, const T* x_, const T* w_ih_, const T* b_ih_, const T* b_hh_, int Tn_, int B_, int I_,
+                 int G_, bool packed_steps)
+      : gates(gates_), x(x_), w_ih(w_ih_), b_ih(b_ih_), b_hh(b_hh_), Tn(Tn_), B(B_), I(I_), G(G_) {
+    const int64_t step_bytes = std::max<int64_t>((int64_t)B * G * (int64_t)sizeof(T), 1);
+    chunk = packed_steps && step_bytes <= kProjectionChunkBytes
+                ? (int)std::min<int64_t>(Tn, kProjectionChunkBytes / step_bytes) : Tn;
+    if (chunk < Tn) pw.allocate(I, G);
   }
   bool chunked() const { return !pw.empty(); }
-  void pack(const T* w_ih, int I, int tid, int nth) {
-    if (chunked()) pw.pack(w_ih, 1, I, tid, nth);
+  // Before the time loop, which a barrier must follow: the whole sequence's projection, or, chunked,
+  // this thread's panels of W_ih^T.
+  void prepare(int tid, int nth) {
+    if (chunked()) pw.pack(w_ih, 1, I, tid, nth);  // M = W_ih^T: M[k][n] = w_ih[n][k]
+    else input_projection(gates, x, w_ih, b_ih, b_hh, (int64_t)Tn * B, I, G, tid, nth);
   }
-  // Before the st-th step visited: the projection of its chunk (gates and x of the whole sequence). Unchunked,
-  // the whole sequence's projection, whose columns a team may split otherwise than the step's product
-  // (through the BLAS), so a barrier follows it.
-  void before(int st, const TimeOrder& order, T* gates, const T* x, const T* w_ih, const T* b_ih, const T* b_hh,
-              int B, int I, int G, int tid, int nth, Barrier& bar) const {
-    if (st % chunk) return;
-    const int n = std::min(chunk, order.Tn - st);
-    const int t0 = order.reverse ? order.Tn - st - n : st;  // first step (in time) of the chunk
+  // Before the st-th step the loop visits (chunked): the projection of the chunk starting there. In
+  // reverse order a chunk is the steps just below the previous one.
+  void before(int st, const TimeOrder& order, int tid, int nth) const {
+    if (!chunked() || st % chunk) return;
+    const int n = std::min(chunk, Tn - st);
+    const int t0 = order.reverse ? Tn - st - n : st;  // first step (in time) of the chunk
     input_projection(gates + (int64_t)t0 * B * G, x + (int64_t)t0 * B * I, w_ih, b_ih, b_hh, (int64_t)n * B, I, G,
-                     tid, nth, chunked() ? &pw : nullptr);
-    if (!chunked()) bar.wait();
+                     tid, nth, &pw);
   }
 };
 

@@ -163,14 +163,14 @@ void rnn_forward(T* y, T* h_n, T* hs, const T* x, const T* h0, const T* w_ih, co
   CallScratch<T> s(!pack && B <= kSmallBatch, w_hh, H, 2 * (size_t)BH);
   packed::PackedWeight<T> pw;
   if (pack) pw.allocate(H, H);
-  rec::StepProjection<T> proj(pack, Tn, B, I, H);
+  // into the slots of the states leaving each step, hs[1..T] (reverse: hs[0..T-1])
+  rec::StepProjection<T> proj(hs + order.out(0) * BH, x, w_ih, b_ih, b_hh, Tn, B, I, H, pack);
   run_team(seq_threads(B, H), [&](int tid, int nth, Barrier& bar) {
-    proj.pack(w_ih, I, tid, nth);
+    proj.prepare(tid, nth);
     if (pack) pw.pack(w_hh, 1, H, tid, nth);
     bar.wait();
     for (int st = 0; st < Tn; ++st) {
-      // into the slots of the states leaving each step, hs[1..T] (reverse: hs[0..T-1])
-      proj.before(st, order, hs + order.out(0) * BH, x, w_ih, b_ih, b_hh, B, I, H, tid, nth, bar);
+      proj.before(st, order, tid, nth);
       const int t = order.at(st);
       step_forward(hs + order.out(t) * BH, y + t * BH, s.rest, hs + order.in(t) * BH, w_hh, s.wT,
                    pack ? &pw : nullptr, lengths, t, B, H, relu, tid, nth, bar);

@@ -108,6 +108,8 @@ inline Range split(int n, int tid, int nth, int align = 1) {
 // differed by a few ulp between the two). So every product is split into the same `virtual parts`
 // however many threads run it: run_team sets the part count of the call (its wanted team size) on
 // each of its threads, and thread tid of nth computes parts tid, tid + nth, ... (all of them alone).
+// The equality holds while the BLAS runs one thread, as a running team leaves it: OpenBLAS's own
+// threads split a product otherwise (with its Haswell kernels, different bits).
 // Element-wise work (each row computed the same way by any thread) needs no such care.
 inline int& virtual_parts() {
   static thread_local int n = 1;

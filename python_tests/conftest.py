@@ -4,6 +4,7 @@ Test files use the fixture by name and import the helpers: ``from conftest impor
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -64,3 +65,23 @@ def torch_module_like(ours, tcls, *args, **kw):
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     return theirs
+
+
+@contextlib.contextmanager
+def solo_as_when_busy():
+    """The C++ kernels' calls run on their caller alone, as a call does while another call's team is
+    running: no BLAS thread control (so no team) and the BLAS on one thread, as the running team leaves
+    it. OpenBLAS's own threads would split a product otherwise than one thread does (with its Haswell
+    kernels, different bits)."""
+    from threadpoolctl import threadpool_limits
+
+    from rnnfast import _core
+    from rnnfast._blas import thread_control_addresses
+    runs = _core.team_runs()
+    with threadpool_limits(limits=1, user_api="blas"):
+        _core.set_blas_threads(0, 0)
+        try:
+            yield
+        finally:
+            _core.set_blas_threads(*thread_control_addresses())
+    assert _core.team_runs() == runs, "a team ran"

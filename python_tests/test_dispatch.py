@@ -92,6 +92,59 @@ def test_env_var_level_above_the_cpu_or_build_is_an_error():
     assert "RNNFAST_CPU_CAPABILITY" in r.stderr and "not available" in r.stderr, r.stderr
 
 
+# A lesser CPU, on this one: RNNFAST_MAX_CPU_CAPABILITY caps what the CPU is taken to support. Reporting
+# (show_config lists every compiled level with its flags) must not run any code of a level above it: on a
+# CPU without AVX-512 that code is an illegal instruction. Beyond the cap, asking for a level's kernels
+# raises inside the extension, so a report that touches them fails here on any machine.
+LESSER_CPU_PROBE = """
+import io, contextlib, json
+import numpy as np
+import rnnfast, rnnfast._core as c
+from rnnfast import functional as F
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    rnnfast.show_config()
+x = np.random.default_rng(0).standard_normal((5, 3, 4)).astype(np.float32)
+lstm = rnnfast.nn.LSTM(4, 6)
+with rnnfast.use_backend("cpp"):
+    y, _ = lstm(x)
+try:
+    c._set_cpu_capability("avx512")
+    above = "switched"
+except ValueError as e:
+    above = str(e)
+print(json.dumps(dict(best=c._cpu_best(), level=c._cpu_capability(), levels=c._cpu_capabilities(),
+                      compiled=[n for n, _ in c._cpu_capabilities_compiled()], config=buf.getvalue(),
+                      finite=bool(np.isfinite(y).all()), above=above)))
+"""
+
+
+@pytest.mark.parametrize("cap", ["baseline", "avx2"])
+def test_a_lesser_cpu_never_runs_a_higher_levels_code(cap):
+    if NATIVE:
+        pytest.skip("a native build has one level")
+    import json
+    order = ["baseline", "avx2", "avx512"]
+    r = _run(LESSER_CPU_PROBE, RNNFAST_MAX_CPU_CAPABILITY=cap)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    expect = order[min(order.index(cap), order.index(core._cpu_best()))]
+    assert got["best"] == got["level"] == expect
+    assert got["levels"] == order[: order.index(expect) + 1]
+    assert got["compiled"] == [n for n, _ in core._cpu_capabilities_compiled()]  # every level still listed
+    assert f"capability {expect}" in got["config"] and got["finite"]
+    assert "not available" in got["above"], got["above"]
+    capped = order.index(cap) < order.index(core._cpu_best())
+    assert ("RNNFAST_MAX_CPU_CAPABILITY" in got["above"]) == capped, got["above"]
+
+
+@pytest.mark.parametrize("value", ["avx1024", "AVX2", " "])
+def test_max_cpu_capability_bad_value_is_an_error_naming_it(value):
+    r = _run("import rnnfast._core", RNNFAST_MAX_CPU_CAPABILITY=value)
+    assert r.returncode != 0
+    assert "RNNFAST_MAX_CPU_CAPABILITY" in r.stderr and "baseline, avx2, avx512" in r.stderr, r.stderr
+
+
 def test_bad_env_var_makes_the_cpp_backend_fail_loudly():
     r = _run("import rnnfast; rnnfast.set_backend('cpp')", RNNFAST_CPU_CAPABILITY="avx1024")
     assert r.returncode != 0 and "RNNFAST_CPU_CAPABILITY" in r.stderr, r.stderr

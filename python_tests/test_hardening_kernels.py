@@ -474,21 +474,16 @@ def cpp_team2():
 def test_team_and_solo_results_are_bitwise_equal(cpp_team2, family):
     """A call that finds a team busy runs on its caller alone: its products are split into the same
     parts as the team's (csrc/team.h for_parts), so results are bitwise equal, float32 included.
-    Solo is forced by removing the BLAS thread control (the path a busy team takes)."""
-    from rnnfast._blas import thread_control_addresses
+    Solo is forced as conftest.solo_as_when_busy does (the path a busy team takes)."""
+    from conftest import solo_as_when_busy
     _core = cpp_team2
     d = make_params(family, 5, 16, 20, 136, dtype=np.float32, seed=3)
     for reverse in (False, True):
         runs = _core.team_runs()
         team = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8, reverse=reverse)
         assert _core.team_runs() > runs, "the shape should run a team"
-        _core.set_blas_threads(0, 0)
-        try:
-            runs = _core.team_runs()
+        with solo_as_when_busy():
             solo = run_recurrent(kernels("cpp"), d, cell=False, lengths=[5, 3] * 8, reverse=reverse)
-            assert _core.team_runs() == runs
-        finally:
-            _core.set_blas_threads(*thread_control_addresses())
         assert _bitwise_equal(team, solo)
 
 

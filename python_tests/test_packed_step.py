@@ -304,3 +304,26 @@ def test_input_projection_in_chunks_of_steps(kind, option, dtype, reverse):
     if len(res) == 2:
         for i, (a, b) in enumerate(zip(res["packed"][0] + res["packed"][1], res["blas"][0] + res["blas"][1])):
             assert RV.rel_err(a, b) <= TOL[dtype], f"array {i}: {RV.rel_err(a, b)}"
+
+
+@pytest.mark.parametrize("kind,option", [("lstm", False), ("gru", True), ("rnn", "tanh")])
+def test_input_projection_in_chunks_in_a_team_equals_the_solo_run_bitwise(team, kind, option):
+    """A team projects each chunk by panels of W_ih^T, the columns its packed step product adds into:
+    the same bits as the caller alone with the same parts (reverse order, ragged lengths, float32)."""
+    if ISA == "none":
+        pytest.skip("no packed kernels in this build")
+    import test_reverse as RV
+    from conftest import solo_as_when_busy
+
+    T, B, I, H = CHUNK_SHAPES[kind]
+    c = RV._case(kind, T, B, I, H, np.float32, False, seed=3)
+    for w in ("w_ih", "w_hh"):
+        c[w] = (c[w] * (0.5 / np.sqrt(c[w].shape[1]))).astype(np.float32)
+    lengths = np.array([15, 0, 3, 15, 7, 1, 14, 15, 9])
+    runs = _core.team_runs()
+    outs, grads = RV._run(kind, c, c["x"], c["dy"], lengths, True, option)
+    assert _core.team_runs() > runs, "the call should have run a team"
+    with solo_as_when_busy():
+        solo_outs, solo_grads = RV._run(kind, c, c["x"], c["dy"], lengths, True, option)
+    for i, (a, b) in enumerate(zip(outs + grads, solo_outs + solo_grads)):
+        np.testing.assert_array_equal(a, b, err_msg=f"array {i}")
