@@ -80,59 +80,6 @@ namespace {
 
 const char* const kNames[kNumCapabilities] = {"baseline", "avx2", "avx512"};
 
-// A level's name and compile flags, known without running the level's code: its level_table() is
-// compiled with its flags (building the table may use AVX-512 stores), so only a CPU that supports
-// the level may call it.
-struct LevelInfo {
-  const char* name;  // nullptr: not compiled into this build
-  const char* flags;
-};
-
-#ifndef RNNFAST_LEVEL_LABEL_BASELINE
-#define RNNFAST_LEVEL_LABEL_BASELINE "baseline"
-#define RNNFAST_LEVEL_FLAGS_BASELINE ""
-#endif
-
-LevelInfo level_info(int level) {
-  switch (level) {
-    case kBaseline:
-      return {RNNFAST_LEVEL_LABEL_BASELINE, RNNFAST_LEVEL_FLAGS_BASELINE};
-#if defined(RNNFAST_HAVE_AVX2)
-    case kAvx2:
-      return {RNNFAST_LEVEL_LABEL_AVX2, RNNFAST_LEVEL_FLAGS_AVX2};
-#endif
-#if defined(RNNFAST_HAVE_AVX512)
-    case kAvx512:
-      return {RNNFAST_LEVEL_LABEL_AVX512, RNNFAST_LEVEL_FLAGS_AVX512};
-#endif
-    default:
-      return {nullptr, nullptr};
-  }
-}
-
-bool is_compiled(int level) { return level_info(level).name != nullptr; }
-
-int cpu_best();
-
-// The table of a compiled level that the CPU supports (the caller checks both).
-const LevelTable& table(int level) {
-  if (!is_compiled(level) || level > cpu_best())
-    throw std::logic_error(std::string("rnnfast: the kernels of level '") + kNames[level] +
-                           "' were asked for, but this CPU or build does not have them");
-  switch (level) {
-#if defined(RNNFAST_HAVE_AVX2)
-    case kAvx2:
-      return rnnfast_avx2::level_table();
-#endif
-#if defined(RNNFAST_HAVE_AVX512)
-    case kAvx512:
-      return rnnfast_avx512::level_table();
-#endif
-    default:
-      return rnnfast_baseline::level_table();
-  }
-}
-
 #if defined(RNNFAST_X86)
 uint64_t xgetbv0() {
   uint32_t eax, edx;
@@ -167,9 +114,64 @@ int cpuid_best() {
 #endif
 }
 
-int cpu_best() {
-  static const int best = cpuid_best();
-  return best < g_cpu_max ? best : g_cpu_max;
+// What cpuid says, asked once.
+int cpu_found() {
+  static const int found = cpuid_best();
+  return found;
+}
+
+// The best level the CPU supports, capped by RNNFAST_MAX_CPU_CAPABILITY: what the rest of rnnfast sees.
+int cpu_best() { return cpu_found() < g_cpu_max ? cpu_found() : g_cpu_max; }
+
+// A level's name and compile flags, known without running the level's code: its level_table() is
+// compiled with its flags (building the table may use AVX-512 stores), so only a CPU that supports
+// the level may call it.
+struct LevelInfo {
+  const char* name;  // nullptr: not compiled into this build
+  const char* flags;
+};
+
+#ifndef RNNFAST_LEVEL_LABEL_BASELINE
+#define RNNFAST_LEVEL_LABEL_BASELINE "baseline"
+#define RNNFAST_LEVEL_FLAGS_BASELINE ""
+#endif
+
+LevelInfo level_info(int level) {
+  switch (level) {
+    case kBaseline:
+      return {RNNFAST_LEVEL_LABEL_BASELINE, RNNFAST_LEVEL_FLAGS_BASELINE};
+#if defined(RNNFAST_HAVE_AVX2)
+    case kAvx2:
+      return {RNNFAST_LEVEL_LABEL_AVX2, RNNFAST_LEVEL_FLAGS_AVX2};
+#endif
+#if defined(RNNFAST_HAVE_AVX512)
+    case kAvx512:
+      return {RNNFAST_LEVEL_LABEL_AVX512, RNNFAST_LEVEL_FLAGS_AVX512};
+#endif
+    default:
+      return {nullptr, nullptr};
+  }
+}
+
+bool is_compiled(int level) { return level_info(level).name != nullptr; }
+
+// The table of a compiled level that the CPU supports (the caller checks both).
+const LevelTable& table(int level) {
+  if (!is_compiled(level) || level > cpu_best())
+    throw std::logic_error(std::string("rnnfast: the kernels of level '") + kNames[level] +
+                           "' were asked for, but this CPU or build does not have them");
+  switch (level) {
+#if defined(RNNFAST_HAVE_AVX2)
+    case kAvx2:
+      return rnnfast_avx2::level_table();
+#endif
+#if defined(RNNFAST_HAVE_AVX512)
+    case kAvx512:
+      return rnnfast_avx512::level_table();
+#endif
+    default:
+      return rnnfast_baseline::level_table();
+  }
 }
 
 // The best level both compiled in and supported.
@@ -193,7 +195,7 @@ void select(int level, const char* what) {
   const int best = best_available();
   if (level > best) {
     std::string why = level > cpu_best() ? std::string(" this CPU (or OS) supports at most '") + kNames[cpu_best()] + "'" +
-                                               (cpuid_best() > g_cpu_max ? " (RNNFAST_MAX_CPU_CAPABILITY)" : "")
+                                               (cpu_found() > g_cpu_max ? " (RNNFAST_MAX_CPU_CAPABILITY)" : "")
                                          : std::string(" this build of rnnfast has at most '") + kNames[best] + "'";
     throw std::invalid_argument(std::string(what) + "='" + kNames[level] + "' is not available:" + why +
                                 " (choose from " + [&] {

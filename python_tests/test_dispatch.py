@@ -9,6 +9,7 @@
   avx2 on) and vectorise the vector math; no code outside the levels' namespaces (bindings, shared
   library code that two levels instantiate) uses AVX, so a baseline CPU never meets an AVX instruction.
 """
+import json
 import os
 import re
 import shutil
@@ -123,7 +124,6 @@ print(json.dumps(dict(best=c._cpu_best(), level=c._cpu_capability(), levels=c._c
 def test_a_lesser_cpu_never_runs_a_higher_levels_code(cap):
     if NATIVE:
         pytest.skip("a native build has one level")
-    import json
     order = ["baseline", "avx2", "avx512"]
     r = _run(LESSER_CPU_PROBE, RNNFAST_MAX_CPU_CAPABILITY=cap)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 import test_gru_functional as G
 import test_lstm_functional as L
 import test_rnn_functional as R
+from conftest import solo_as_when_busy
 
 if "cpp" not in rnnfast.available_backends():
     pytest.skip("the cpp backend is not available", allow_module_level=True)
@@ -313,7 +314,6 @@ def test_input_projection_in_chunks_in_a_team_equals_the_solo_run_bitwise(team, 
     if ISA == "none":
         pytest.skip("no packed kernels in this build")
     import test_reverse as RV
-    from conftest import solo_as_when_busy
 
     T, B, I, H = CHUNK_SHAPES[kind]
     c = RV._case(kind, T, B, I, H, np.float32, False, seed=3)
