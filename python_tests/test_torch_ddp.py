@@ -1,12 +1,14 @@
 """DistributedDataParallel (gloo, CPU, 127.0.0.1) over rnnfast.torch modules: 2 processes training on
 halves of each batch end with the parameters of one process training on the full batches (float64,
 1e-10); and ``rnnfast train gru-ctc --torch`` under torchrun with 2 processes."""
+import gc
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import traceback
 from datetime import timedelta
 
 import pytest
@@ -85,6 +87,13 @@ def train(model, rank=0, world=1):
     return model
 
 
+def _train_and_save(rank, world, out):
+    model = torch.nn.parallel.DistributedDataParallel(make_model())
+    train(model, rank, world)
+    if rank == 0:
+        torch.save(model.module.state_dict(), out)
+
+
 def _worker(rank, world, port, out):
     import rnnfast
 
@@ -93,11 +102,14 @@ def _worker(rank, world, port, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=DEADLINE // 2))
     try:
-        model = torch.nn.parallel.DistributedDataParallel(make_model())
-        train(model, rank, world)
-        if rank == 0:
-            torch.save(model.module.state_dict(), out)
+        _train_and_save(rank, world, out)
+    except BaseException as e:
+        traceback.clear_frames(e.__traceback__)  # the failed call's frames hold the DDP model
+        raise
     finally:
+        # The DDP wrapper dies while the group is registered: its reducer holding the group's last reference
+        # would destroy the group with the GIL held, joining gloo threads that may need the GIL (a hang under load)
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -16,6 +16,7 @@ and writes the outputs.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -199,5 +200,10 @@ def run_torch(cfg, out: str | None, progress: bool = True) -> dict:
             torch.save(net.state_dict(), os.path.join(out, "model_torch.pt"))
     if world > 1:
         dist.barrier()
+        # Free the DDP wrapper while the process group is still registered: were its reducer to hold the
+        # group's last reference, freeing it would destroy the group with the GIL held and join gloo's worker
+        # threads, which may need the GIL to free their last work (a hang seen on a loaded machine).
+        del model
+        gc.collect()
         dist.destroy_process_group()
     return res
