@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import traceback
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -92,6 +93,7 @@ def _train_and_save(rank, world, out):
     train(model, rank, world)
     if rank == 0:
         torch.save(model.module.state_dict(), out)
+    return weakref.ref(model)
 
 
 def _worker(rank, world, port, out):
@@ -101,8 +103,9 @@ def _worker(rank, world, port, out):
     rnnfast.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=timedelta(seconds=DEADLINE // 2))
+    alive = None
     try:
-        _train_and_save(rank, world, out)
+        alive = _train_and_save(rank, world, out)
     except BaseException as e:
         traceback.clear_frames(e.__traceback__)  # the failed call's frames hold the DDP model
         raise
@@ -111,6 +114,7 @@ def _worker(rank, world, port, out):
         # would destroy the group with the GIL held, joining gloo threads that may need the GIL (a hang under load)
         gc.collect()
         dist.destroy_process_group()
+    assert alive() is None, "the DDP model outlived its process group"
 
 
 def test_ddp_two_processes_equal_one_process_full_batch(tmp_path):
