@@ -198,6 +198,31 @@ def test_team_lengths_packed(team):
                    G.ours(dg, "numpy", lengths=lengths, reset_after=False), TOL[np.float64])
 
 
+# Per-step products whose `in` exceeds 1 MB run in K blocks of 256 rows of the weight, with `out` in
+# column chunks (packed_step.h product()). Backward `in` is the gate gradients (B, gates*H), 1.06-1.08 MB
+# here, added to dh; the GRU's reset_before steps also write products of the state (B, H) without adding
+# (forward W_hn, backward d(r*h)). B, H and K none a multiple of their blocks or tiles; T = 3 reads the
+# weight in both directions.
+K_BLOCK_CASES = [("lstm", np.float64, (3, 37, 5, 901)), ("lstm", np.float32, (3, 67, 4, 1001)),
+                 ("gru", np.float64, (3, 129, 6, 1025)), ("rnn", np.float64, (3, 65, 3, 2049))]
+
+
+@pytest.mark.parametrize("family,dtype,shape", K_BLOCK_CASES,
+                         ids=[f"{f}-{np.dtype(d).name}-B{s[1]}H{s[3]}" for f, d, s in K_BLOCK_CASES])
+def test_large_step_products_in_k_blocks(family, dtype, shape):
+    if family == "lstm":
+        d = L.make_case(*shape, dtype=dtype, seed=5)
+        L.assert_close(both_paths(lambda: L.ours(d, "cpp"), dtype), L.torch_lstm(d), TOL[dtype])
+    elif family == "gru":
+        d = G.make_case(*shape, dtype=dtype, seed=6)
+        for reset_after in (True, False):
+            got = both_paths(lambda ra=reset_after: G.ours(d, "cpp", reset_after=ra), dtype)
+            G.assert_close(got, G.torch_gru(d, reset_after=reset_after), TOL[dtype])
+    else:
+        d = R.make_case(*shape, dtype=dtype, seed=7)
+        R.assert_close(both_paths(lambda: R.ours(d, "cpp", "tanh"), dtype), R.torch_rnn(d, "tanh"), TOL[dtype])
+
+
 # (T, B, I, H, P): one row; odd sizes; a projection; T*B = 1190 rows, more than one K block of the weight
 # gradients (256 rows) and than one row block of the input projection (1008 float32 / 504 float64 rows at
 # I = 65), neither a multiple of its block.
