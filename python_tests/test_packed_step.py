@@ -223,6 +223,24 @@ def test_large_step_products_in_k_blocks(family, dtype, shape):
         R.assert_close(both_paths(lambda: R.ours(d, "cpp", "tanh"), dtype), R.torch_rnn(d, "tanh"), TOL[dtype])
 
 
+def test_large_step_products_in_k_blocks_in_a_team_equal_the_solo_run_bitwise(team):
+    """A team splits the K-blocked per-step products by panels; every thread chunks and blocks its panels
+    as the caller alone does: the same bits as the caller alone with the same parts, every output and
+    gradient."""
+    if ISA == "none":
+        pytest.skip("no packed kernels in this build")
+    d = L.make_case(3, 37, 5, 901, dtype=np.float64, seed=5)
+    _core._set_step_product("packed")
+    runs = _core.team_runs()
+    got = L.ours(d, "cpp")
+    assert _core.team_runs() > runs, "the call should have run a team"
+    with solo_as_when_busy():
+        solo = L.ours(d, "cpp")
+    assert list(got) == list(solo)
+    for name in got:
+        np.testing.assert_array_equal(got[name], solo[name], err_msg=name)
+
+
 # (T, B, I, H, P): one row; odd sizes; a projection; T*B = 1190 rows, more than one K block of the weight
 # gradients (256 rows) and than one row block of the input projection (1008 float32 / 504 float64 rows at
 # I = 65), neither a multiple of its block.
